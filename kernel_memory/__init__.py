@@ -1,0 +1,1 @@
+"""Kernel Memory in Python: document ingestion and retrieval-augmented answers with citations."""
