@@ -1,4 +1,10 @@
-"""Document storage port: uploaded files, artifacts and the pipeline status, under `{index}/{documentId}/`."""
+"""Document storage port: uploaded files, artifacts and the pipeline status, under `{index}/{documentId}/`.
+
+Before any I/O, every method raises `InvalidRequestError` for an index or
+document id with characters outside Kernel Memory's set (letters, digits, '.',
+'_', '-') and for a file name reserved for the pipeline status. File names are
+reduced to their last path component (see `paths.py`).
+"""
 
 from __future__ import annotations
 
@@ -11,17 +17,33 @@ class DocumentStorage(Protocol):
         """Create or replace one file."""
         ...
 
+    async def write_stream(
+        self, index: str, document_id: str, file_name: str, chunks: AsyncIterator[bytes]
+    ) -> int:
+        """Create or replace one file from a stream of chunks and return the bytes written.
+
+        Readers never see a partial file. When `chunks` raises, the previous version stays.
+        """
+        ...
+
     async def read_file(self, index: str, document_id: str, file_name: str) -> bytes:
         """Return a file's bytes; raise `NotFoundError` when it does not exist."""
         ...
 
     def stream_file(self, index: str, document_id: str, file_name: str) -> AsyncIterator[bytes]:
-        """Yield a file's bytes in blocks, for downloads of large files."""
+        """Yield a file's bytes in blocks, for downloads of large files.
+
+        `NotFoundError` comes at the latest with the first block.
+        """
         ...
 
-    async def list_files(self, index: str, document_id: str) -> list[str]: ...
+    async def list_files(self, index: str, document_id: str) -> list[str]:
+        """Return the document's file names, sorted, without the pipeline status; empty when none."""
+        ...
 
-    async def delete_file(self, index: str, document_id: str, file_name: str) -> None: ...
+    async def delete_file(self, index: str, document_id: str, file_name: str) -> None:
+        """Remove one file; no error when it does not exist."""
+        ...
 
     async def delete_document(self, index: str, document_id: str) -> None:
         """Remove every file of a document; no error when there is none."""
@@ -39,4 +61,8 @@ class DocumentStorage(Protocol):
         `etag=None` creates or overwrites; otherwise the write succeeds only if the
         stored status still has that ETag, else `ConcurrencyError`.
         """
+        ...
+
+    async def close(self) -> None:
+        """Close network clients and credentials; the storage is unusable afterwards."""
         ...
