@@ -142,8 +142,10 @@ class FileDetails(BaseModel):
     tags: TagCollection = Field(default_factory=dict)
     processed_by: list[str] = Field(default_factory=list)
     generated_files: dict[str, GeneratedFile] = Field(default_factory=dict)
-    # Set when the file produced no text on purpose, or failed.
+    # Set when the file produced no text on purpose (an image with no OCR configured).
     skipped_reason: str | None = None
+    # Set when the file could not be processed (corrupt, unsupported); the document ends failed.
+    error: str | None = None
     empty: bool = False
 
 
@@ -167,16 +169,29 @@ class PipelineState(BaseModel):
     # Step arguments from the upload, Kernel Memory's `args` (for example "custom_partitioning_max_tokens_per_paragraph").
     args: dict[str, Any] = Field(default_factory=dict)
     upload_complete: bool = True
+    # All steps ran and no file failed.
+    completed: bool = False
+    # Completed, and no file produced any text.
+    empty: bool = False
     failed: bool = False
     error: str | None = None
 
-    @property
-    def completed(self) -> bool:
-        return not self.remaining_steps and not self.failed
-
-    @property
-    def empty(self) -> bool:
-        return all(file.empty for file in self.files)
+    def to_status(self) -> dict[str, Any]:
+        """Return the public status: Kernel Memory's `DataPipelineStatus` plus `failed` and `error`."""
+        return {
+            "completed": self.completed,
+            "empty": self.empty,
+            "failed": self.failed,
+            "error": self.error,
+            "index": self.index,
+            "document_id": self.document_id,
+            "tags": self.tags,
+            "creation": self.creation.isoformat(),
+            "last_update": self.last_update.isoformat(),
+            "steps": self.steps,
+            "remaining_steps": self.remaining_steps,
+            "completed_steps": self.completed_steps,
+        }
 
 
 # ---------------------------------------------------------------- HTTP contract

@@ -1,0 +1,88 @@
+"""Step `gen_embeddings`: one vector per chunk, with the document's title in front of the chunk."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import PurePosixPath
+
+from kernel_memory.models import Chunk, GeneratedFile, PipelineState
+from kernel_memory.partitioning import get_tokenizer
+from kernel_memory.pipeline.artifacts import (
+    ARTIFACT_EMBEDDINGS,
+    EMBEDDINGS_SUFFIX,
+    PARTITIONS_SUFFIX,
+    dump_vectors,
+    load_chunks,
+    short_hash,
+)
+from kernel_memory.pipeline.context import PipelineContext
+
+logger = logging.getLogger(__name__)
+
+STEP = "gen_embeddings"
+
+# Tokens kept free in every chunk for the title header; longer titles are cut to fit.
+TITLE_TOKENS = 24
+
+
+def title_for(file_name: str) -> str:
+    """Readable title from a file name: `Northwind_Health_Plus.pdf` gives `Northwind Health Plus`."""
+    stem = PurePosixPath(file_name).stem
+    return re.sub(r"[_\s]+", " ", stem).strip()
+
+
+def embedding_input(title: str, chunk: Chunk) -> str:
+    """Text embedded for a chunk.
+
+    The title in front tells the model which document the chunk belongs to,
+    which separates near-identical passages of different documents.
+    """
+    return f"{title}\n\n{chunk.text}" if title else chunk.text
+
+
+def _fit_title(title: str, encoding: str) -> str:
+    tokenizer = get_tokenizer(encoding)
+    tokens = tokenizer.encode(title)
+    # One token is kept for the blank line between title and chunk.
+    if len(tokens) < TITLE_TOKENS:
+        return title
+    return tokenizer.decode(tokens[: TITLE_TOKENS - 1]).strip()
+
+
+async def run_gen_embeddings(ctx: PipelineContext, state: PipelineState) -> None:
+    for file in state.files:
+        if STEP in file.processed_by or file.error:
+            continue
+        partitions_name = file.name + PARTITIONS_SUFFIX
+        if partitions_name not in file.generated_files:
+            file.processed_by.append(STEP)
+            continue
+
+        chunks = load_chunks(await ctx.storage.read_file(state.index, state.document_id, partitions_name))
+        title = _fit_title(title_for(file.name), ctx.settings.partitioning.encoding)
+        texts = [embedding_input(title, chunk) for chunk in chunks]
+        vectors = await ctx.embedder.embed_documents(texts) if texts else []
+
+        artifact_name = file.name + EMBEDDINGS_SUFFIX
+        payload = dump_vectors(vectors)
+        await ctx.storage.write_file(state.index, state.document_id, artifact_name, payload)
+
+        file.generated_files[artifact_name] = GeneratedFile(
+            id=short_hash(file.id, artifact_name),
+            name=artifact_name,
+            size=len(payload),
+            mime_type="application/x-npy",
+            artifact_type=ARTIFACT_EMBEDDINGS,
+            partition_number=len(vectors),
+            generator=ctx.embedder.model_id,
+        )
+        file.processed_by.append(STEP)
+        logger.info(
+            "embedded %s/%s file %s: %d chunks with %s",
+            state.index,
+            state.document_id,
+            file.name,
+            len(vectors),
+            ctx.embedder.model_id,
+        )

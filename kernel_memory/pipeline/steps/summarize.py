@@ -1,0 +1,107 @@
+"""Step `summarize`: a short summary per file, stored as an extra synthetic record."""
+
+from __future__ import annotations
+
+import logging
+
+from kernel_memory.models import (
+    PAYLOAD_FILE,
+    PAYLOAD_LAST_UPDATE,
+    PAYLOAD_SECTIONS,
+    PAYLOAD_TEXT,
+    PAYLOAD_URL,
+    TAG_DOCUMENT_ID,
+    TAG_EXECUTION_ID,
+    TAG_FILE_ID,
+    TAG_SYNTHETIC,
+    GeneratedFile,
+    MemoryRecord,
+    PipelineState,
+    utc_now,
+)
+from kernel_memory.partitioning import get_tokenizer
+from kernel_memory.pipeline.artifacts import (
+    ARTIFACT_SUMMARY,
+    EXTRACT_SUFFIX,
+    SUMMARY_SUFFIX,
+    load_sections,
+    record_id_for,
+    short_hash,
+)
+from kernel_memory.pipeline.context import PipelineContext
+from kernel_memory.pipeline.steps.save_records import document_url
+
+logger = logging.getLogger(__name__)
+
+STEP = "summarize"
+SUMMARY_TOKENS = 250
+# Partition number of the summary record, apart from the chunks' 0..n numbers.
+SUMMARY_PARTITION = -1
+
+SUMMARY_PROMPT = (
+    "Summarize the following document in a few sentences. Keep names, numbers and dates.\n\n"
+    "Document:\n{text}\n\nSummary:"
+)
+
+
+async def run_summarize(ctx: PipelineContext, state: PipelineState) -> None:
+    tokenizer = get_tokenizer(ctx.settings.partitioning.encoding)
+    for file in state.files:
+        if STEP in file.processed_by or file.error:
+            continue
+        extract_name = file.name + EXTRACT_SUFFIX
+        if extract_name not in file.generated_files or file.empty:
+            file.processed_by.append(STEP)
+            continue
+
+        sections = load_sections(await ctx.storage.read_file(state.index, state.document_id, extract_name))
+        text = "\n\n".join(section.text for section in sections)
+        summary = await _summarize(ctx, text, tokenizer)
+        summary = tokenizer.decode(tokenizer.encode(summary)[: ctx.embedder.max_input_tokens]).strip()
+        if not summary:
+            file.processed_by.append(STEP)
+            continue
+
+        artifact_name = file.name + SUMMARY_SUFFIX
+        await ctx.storage.write_file(state.index, state.document_id, artifact_name, summary.encode("utf-8"))
+        file.generated_files[artifact_name] = GeneratedFile(
+            id=short_hash(file.id, artifact_name),
+            name=artifact_name,
+            size=len(summary.encode("utf-8")),
+            artifact_type=ARTIFACT_SUMMARY,
+        )
+
+        vector = (await ctx.embedder.embed_documents([summary]))[0]
+        tags = {key: list(values) for key, values in state.tags.items()}
+        tags[TAG_DOCUMENT_ID] = [state.document_id]
+        tags[TAG_FILE_ID] = [file.id]
+        tags[TAG_EXECUTION_ID] = [state.execution_id]
+        tags[TAG_SYNTHETIC] = ["summary"]
+        record = MemoryRecord(
+            id=record_id_for(state.document_id, state.execution_id, file.id, SUMMARY_PARTITION),
+            vector=vector,
+            tags=tags,
+            payload={
+                PAYLOAD_TEXT: summary,
+                PAYLOAD_FILE: file.name,
+                PAYLOAD_URL: document_url(state.index, state.document_id, file.name),
+                PAYLOAD_LAST_UPDATE: utc_now().isoformat(),
+                PAYLOAD_SECTIONS: [],
+            },
+        )
+        await ctx.memory_db.create_index(state.index, len(vector))
+        await ctx.memory_db.upsert(state.index, [record])
+        file.processed_by.append(STEP)
+        logger.info("summarized %s/%s file %s", state.index, state.document_id, file.name)
+
+
+async def _summarize(ctx: PipelineContext, text: str, tokenizer) -> str:
+    generator = ctx.text_generator
+    if generator.extractive:
+        # No language model: the leading sentences of the document stand in for a summary.
+        return tokenizer.decode(tokenizer.encode(text)[:SUMMARY_TOKENS])
+
+    budget = max(256, generator.max_tokens - SUMMARY_TOKENS - 64)
+    prompt = SUMMARY_PROMPT.format(text=tokenizer.decode(tokenizer.encode(text)[:budget]))
+    pieces = [piece async for piece in generator.generate(prompt, max_tokens=SUMMARY_TOKENS, temperature=0.0)]
+    return "".join(pieces)
