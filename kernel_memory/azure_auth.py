@@ -89,7 +89,9 @@ def create_blob_service_client(
     from azure.storage.blob.aio import BlobServiceClient
 
     if settings.connection_string:
-        client = BlobServiceClient.from_connection_string(settings.connection_string.get_secret_value(), **options)
+        client = BlobServiceClient.from_connection_string(
+            settings.connection_string.get_secret_value(), **options
+        )
         return client, None
 
     uri = service_uri(settings, "blob", setting_prefix=setting_prefix)
@@ -105,7 +107,9 @@ def create_queue_service_client(
     from azure.storage.queue.aio import QueueServiceClient
 
     if settings.connection_string:
-        client = QueueServiceClient.from_connection_string(settings.connection_string.get_secret_value(), **options)
+        client = QueueServiceClient.from_connection_string(
+            settings.connection_string.get_secret_value(), **options
+        )
         return client, None
 
     uri = service_uri(settings, "queue", setting_prefix=setting_prefix)

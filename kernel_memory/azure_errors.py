@@ -1,7 +1,7 @@
 """Translation of Azure SDK errors into this package's errors, at the adapter boundary.
 
 The pipeline decides between retry and `failed` from the error type alone, so
-each Azure failure maps to the type that says whether retrying can help.
+each Azure failure maps to the type whose `transient` flag tells whether retrying can help.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from kernel_memory.errors import (
     TransientError,
 )
 
-# 408 request timeout, 429 throttled, 5xx server side: the service may succeed later.
+# 408 request timeout, 429 throttled and 5xx server errors may succeed later.
 _TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
 
 
@@ -39,7 +39,9 @@ def translate_azure_error(error: Exception, *, action: str) -> KernelMemoryError
         return NotFoundError(f"{action} failed: not found ({_reason(error)})")
 
     if isinstance(error, ResourceModifiedError):
-        return ConcurrencyError(f"{action} failed: it was changed by someone else ({_reason(error)}); read it again")
+        return ConcurrencyError(
+            f"{action} failed: it was changed by someone else ({_reason(error)}); read it again"
+        )
 
     # Also raised by azure-identity when no credential in the chain is available.
     if isinstance(error, ClientAuthenticationError):
@@ -77,11 +79,12 @@ def azure_errors(action: str) -> Iterator[None]:
 
 
 def _reason(error: Exception) -> str:
-    # Storage errors carry a short code such as "BlobNotFound" or "ConditionNotMet";
-    # the full message repeats the request id and timestamps.
+    # Storage errors carry a short code such as "BlobNotFound" or "ConditionNotMet", which reads
+    # better in a message than the full text with its request id and timestamps.
     code = getattr(error, "error_code", None)
     if code:
-        return str(code)
+        # The SDK's codes are str enums; `value` is the service's own spelling.
+        return str(getattr(code, "value", code))
     return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 

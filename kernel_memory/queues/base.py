@@ -24,8 +24,22 @@ class QueueProducer(Protocol):
 class QueueConsumer(Protocol):
     async def receive(self, queue_name: str, *, max_messages: int, visibility_timeout: int) -> list[QueueMessage]: ...
 
-    async def delete(self, queue_name: str, message: QueueMessage) -> None: ...
+    async def delete(self, queue_name: str, message: QueueMessage) -> None:
+        """Remove a processed message; no error when it is gone or was delivered again since."""
+        ...
 
     async def extend(self, queue_name: str, message: QueueMessage, *, visibility_timeout: int) -> None:
-        """Keep a message hidden longer while a slow step still works on it."""
+        """Keep a message hidden longer while a slow step still works on it.
+
+        Stores the new receipt in `message`. Raises `ConcurrencyError` when the message
+        became visible and was delivered again, so this consumer's receipt is no longer valid.
+        """
+        ...
+
+    async def send_to_poison(self, queue_name: str, message: QueueMessage) -> None:
+        """Move a message that exhausted its deliveries to `{queue_name}-poison`.
+
+        The body is sent unchanged, as the Functions host does, then the message is
+        deleted from `queue_name`.
+        """
         ...

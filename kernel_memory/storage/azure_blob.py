@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 # `max_concurrency` blocks.
 DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024
 DEFAULT_MAX_CONCURRENCY = 4
-# Blob names per listing page; the service returns at most 5,000.
+# Blob names per listing page. The service returns at most 5,000.
 DEFAULT_LIST_PAGE_SIZE = 5000
 # Deletes in flight at once while a document or an index is removed.
 _DELETE_CONCURRENCY = 16
@@ -163,7 +163,7 @@ class BlobDocumentStorage:
             return await downloader.readall()
 
     def stream_file(self, index: str, document_id: str, file_name: str) -> AsyncIterator[bytes]:
-        # Names are validated now; whether the blob exists is known with the first block.
+        # Names are validated now, but whether the blob exists is known only with the first block.
         name = _file_blob_name(index, document_id, file_name)
         return self._download_blocks(name)
 
@@ -181,7 +181,7 @@ class BlobDocumentStorage:
         with azure_errors(f"list blobs under {prefix}"):
             async for blob_name in container.list_blob_names(name_starts_with=prefix):
                 file_name = blob_name[len(prefix) :]
-                # Only direct children: the adapters never write deeper names.
+                # Only direct children count, because the adapters never write deeper names.
                 if "/" not in file_name and not is_internal_file(file_name):
                     names.append(file_name)
         return sorted(names)
@@ -265,7 +265,7 @@ class BlobDocumentStorage:
         except (ConcurrencyError, NotFoundError) as error:
             if etag is None:
                 raise
-            # A deleted status fails `If-Match` too; the caller reads again either way.
+            # A deleted status fails `If-Match` too, and the caller reads again either way.
             raise ConcurrencyError(
                 f"status of {index}/{document_id} changed or was deleted after it was read"
                 f" (expected etag {etag}); read it again"

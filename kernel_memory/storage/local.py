@@ -57,8 +57,8 @@ class LocalDocumentStorage:
     # ------------------------------------------------------------ paths
 
     def _checked(self, path: Path) -> Path:
-        # The validators already exclude separators and `..`; this guards against a
-        # symlink inside the root that points elsewhere.
+        # The validators already exclude separators and `..`, so this only guards against
+        # a symbolic link inside the root that points elsewhere.
         resolved = path.resolve()
         if not resolved.is_relative_to(self.root):
             raise PermanentError(
@@ -115,7 +115,7 @@ class LocalDocumentStorage:
             raise _file_not_found(index, document_id, path.name) from None
 
     def stream_file(self, index: str, document_id: str, file_name: str) -> AsyncIterator[bytes]:
-        # Validation and the existence check run now, so an HTTP download can answer
+        # Validation and the existence check run now, so an HTTP download can return
         # 404 before it starts the response.
         path = self._file_path(index, document_id, file_name)
         if not path.is_file():

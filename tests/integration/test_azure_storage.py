@@ -70,7 +70,9 @@ async def _random_chunks(data: bytes, chunk_size: int) -> AsyncIterator[bytes]:
 async def test_blob_5_mb_stream_sha256(azurite_connection_string: str, container_name: str) -> None:
     data = os.urandom(5 * 1024 * 1024 + 123)
     # 1 MiB blocks, so the upload stages several blocks in parallel and the download comes in several chunks.
-    adapter = BlobDocumentStorage(_settings(azurite_connection_string, container_name), block_size=1024 * 1024)
+    adapter = BlobDocumentStorage(
+        _settings(azurite_connection_string, container_name), block_size=1024 * 1024
+    )
     try:
         size = await adapter.write_stream("idx", "doc", "random.bin", _random_chunks(data, 100_000))
         blocks = [block async for block in adapter.stream_file("idx", "doc", "random.bin")]

@@ -45,7 +45,9 @@ async def test_local_status_file_name(tmp_path: Path) -> None:
     assert (tmp_path / "idx" / "doc" / "__pipeline_status.json").read_bytes() == b"{}"
 
 
-@pytest.mark.parametrize("name", ["../x.txt", "a/../../x.txt", "/tmp/x.txt", "..\\..\\x.txt", "../../../../x.txt"])
+@pytest.mark.parametrize(
+    "name", ["../x.txt", "a/../../x.txt", "/tmp/x.txt", "..\\..\\x.txt", "../../../../x.txt"]
+)
 async def test_local_traversal_stays_in_document(tmp_path: Path, name: str) -> None:
     root = tmp_path / "root"
     storage = LocalDocumentStorage(root)
@@ -144,10 +146,12 @@ def test_local_cas_threads_one_winner(tmp_path: Path) -> None:
     for round_number in range(rounds):
         barrier = threading.Barrier(2)
 
-        def contend(name: str, expected: str = etag) -> None:
+        def contend(name: str, expected: str = etag, barrier: threading.Barrier = barrier) -> None:
             barrier.wait()
             try:
-                asyncio.run(storage.write_status("idx", "doc", json.dumps({"by": name}).encode(), etag=expected))
+                asyncio.run(
+                    storage.write_status("idx", "doc", json.dumps({"by": name}).encode(), etag=expected)
+                )
                 result = "won"
             except ConcurrencyError:
                 result = "lost"
@@ -175,7 +179,9 @@ def _increment_counter(root: str, times: int) -> None:
                 data, etag = await storage.read_status("idx", "doc")
                 counter = json.loads(data)["n"]
                 try:
-                    await storage.write_status("idx", "doc", json.dumps({"n": counter + 1}).encode(), etag=etag)
+                    await storage.write_status(
+                        "idx", "doc", json.dumps({"n": counter + 1}).encode(), etag=etag
+                    )
                     break
                 except ConcurrencyError:
                     continue
@@ -189,7 +195,9 @@ def test_local_cas_processes_lose_no_update(tmp_path: Path) -> None:
     workers, times = 3, 40
 
     context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_increment_counter, args=(str(tmp_path), times)) for _ in range(workers)]
+    processes = [
+        context.Process(target=_increment_counter, args=(str(tmp_path), times)) for _ in range(workers)
+    ]
     for process in processes:
         process.start()
     for process in processes:
