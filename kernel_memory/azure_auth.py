@@ -88,16 +88,7 @@ def create_blob_service_client(
     """
     from azure.storage.blob.aio import BlobServiceClient
 
-    if settings.connection_string:
-        client = BlobServiceClient.from_connection_string(
-            settings.connection_string.get_secret_value(), **options
-        )
-        return client, None
-
-    uri = service_uri(settings, "blob", setting_prefix=setting_prefix)
-    credential = create_credential(settings)
-    logger.info("connecting to blob service %s with an Azure identity", uri)
-    return BlobServiceClient(uri, credential=credential, **options), credential
+    return _create_client(BlobServiceClient, "blob", settings, setting_prefix, options)
 
 
 def create_queue_service_client(
@@ -106,13 +97,21 @@ def create_queue_service_client(
     """Return an async `QueueServiceClient` and the credential to close with it (None for a connection string)."""
     from azure.storage.queue.aio import QueueServiceClient
 
-    if settings.connection_string:
-        client = QueueServiceClient.from_connection_string(
-            settings.connection_string.get_secret_value(), **options
-        )
-        return client, None
+    return _create_client(QueueServiceClient, "queue", settings, setting_prefix, options)
 
-    uri = service_uri(settings, "queue", setting_prefix=setting_prefix)
+
+def _create_client(
+    client_class: Any,
+    service: StorageService,
+    settings: AzureStorageSettings,
+    setting_prefix: str,
+    options: dict[str, Any],
+) -> tuple[Any, AsyncTokenCredential | None]:
+    if settings.connection_string:
+        connection_string = settings.connection_string.get_secret_value()
+        return client_class.from_connection_string(connection_string, **options), None
+
+    uri = service_uri(settings, service, setting_prefix=setting_prefix)
     credential = create_credential(settings)
-    logger.info("connecting to queue service %s with an Azure identity", uri)
-    return QueueServiceClient(uri, credential=credential, **options), credential
+    logger.info("connecting to %s service %s with an Azure identity", service, uri)
+    return client_class(uri, credential=credential, **options), credential
