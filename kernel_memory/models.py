@@ -76,6 +76,8 @@ class Chunk:
     token_count: int
     # Sections (pages) the chunk's text comes from, ascending, without the overlap's.
     section_numbers: tuple[int, ...] = ()
+    # Number of leading characters of `text` repeated from the end of the previous chunk.
+    overlap: int = 0
 
     @property
     def first_section(self) -> int:
