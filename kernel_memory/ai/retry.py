@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timezone
+from datetime import UTC
 from typing import TypeVar
 
 from kernel_memory.errors import (
@@ -68,7 +69,7 @@ def _parse_non_negative_float(value: str | None) -> float | None:
         number = float(value.strip())
     except ValueError:
         return None
-    if number != number or number < 0 or number == float("inf"):
+    if not math.isfinite(number) or number < 0:
         return None
     return number
 
@@ -80,7 +81,7 @@ def _seconds_until_http_date(value: str, *, now: float) -> float | None:
         return None
     if moment.tzinfo is None:
         # HTTP dates are always GMT (RFC 9110), so a date marked "-0000" is read as UTC too.
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return max(0.0, moment.timestamp() - now)
 
 
@@ -175,9 +176,7 @@ class RetryPolicy:
                 if not _is_retryable(error):
                     raise
                 if attempt == attempts:
-                    logger.error(
-                        "%s failed after %d attempts: %s", description, attempts, _reason(error)
-                    )
+                    logger.error("%s failed after %d attempts: %s", description, attempts, _reason(error))
                     raise
                 delay = self.delay_for(attempt, error)
                 logger.warning(
