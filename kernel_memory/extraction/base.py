@@ -20,4 +20,10 @@ class Decoder(Protocol):
 class OcrEngine(Protocol):
     """Reads text from an image; Document Intelligence is the Azure adapter."""
 
-    async def read_image(self, data: bytes, *, mime_type: str) -> str: ...
+    async def read_image(self, data: bytes, *, mime_type: str) -> str:
+        """Return the text in `data`.
+
+        `mime_type` is an image type (PNG, JPEG, TIFF, BMP, GIF), or
+        `application/pdf` for a PDF whose pages have no text layer (scans).
+        """
+        ...

@@ -1,0 +1,114 @@
+"""PDF: one section per page, numbered from 1 in file order (not by printed page labels)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import struct
+import zlib
+from typing import TYPE_CHECKING
+
+from kernel_memory.errors import PermanentError
+from kernel_memory.extraction import mime
+from kernel_memory.models import ExtractedFile, Section
+
+if TYPE_CHECKING:
+    from pypdf import PdfReader
+
+logger = logging.getLogger(__name__)
+
+_LIGATURES = str.maketrans(
+    {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb05": "st", "\ufb06": "st"}
+)
+# Control characters that PDF text extraction leaks, such as NUL from two-byte fonts; tab and newline stay.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_TRAILING_SPACES = re.compile(r"[ \t]+\n")
+_BLANK_LINE_RUNS = re.compile(r"\n{3,}")
+
+
+def _pdf_errors() -> tuple[type[BaseException], ...]:
+    """Errors pypdf raises on damaged files; besides its own, plain Python errors from broken structures."""
+    from pypdf.errors import PyPdfError
+
+    return (PyPdfError, ValueError, KeyError, TypeError, IndexError, AttributeError, struct.error, zlib.error)
+
+
+class PdfDecoder:
+    mime_types = frozenset({mime.PDF})
+
+    def decode(self, data: bytes, *, file_name: str) -> ExtractedFile:
+        reader = _open(data, file_name=file_name)
+        errors = _pdf_errors()
+        try:
+            pages = reader.pages
+            page_count = len(pages)
+        except errors as error:
+            raise _damaged(file_name, error) from error
+
+        sections: list[Section] = []
+        failed_pages: list[int] = []
+        for number in range(1, page_count + 1):
+            try:
+                text = pages[number - 1].extract_text()
+            except errors as error:
+                # One damaged page must not cost the reader the other pages; the failure is logged.
+                logger.warning("file %s: cannot extract text of page %d: %s: %s",
+                               file_name, number, type(error).__name__, error)  # fmt: skip
+                failed_pages.append(number)
+                continue
+            sections.append(Section(number=number, text=normalize_pdf_text(text)))
+
+        if page_count and len(failed_pages) == page_count:
+            raise PermanentError(
+                f"cannot read PDF file {file_name!r}: text extraction failed on all {page_count} pages; "
+                "the file is damaged: print it to a new PDF and upload that"
+            )
+        return ExtractedFile(mime_type=mime.PDF, sections=sections)
+
+
+def _open(data: bytes, *, file_name: str) -> PdfReader:
+    from pypdf import PdfReader
+    from pypdf import PasswordType
+    from pypdf.errors import DependencyError
+
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+    except _pdf_errors() as error:
+        raise _damaged(file_name, error) from error
+
+    if reader.is_encrypted:
+        # Many PDFs are encrypted only to restrict printing or copying, with an empty user password.
+        try:
+            result = reader.decrypt("")
+        except DependencyError as error:
+            raise PermanentError(
+                f"cannot decrypt PDF file {file_name!r}: {error}; install the 'cryptography' package"
+            ) from error
+        except _pdf_errors() as error:
+            raise _damaged(file_name, error) from error
+        if result == PasswordType.NOT_DECRYPTED:
+            raise PermanentError(
+                f"cannot read PDF file {file_name!r}: it is protected by a password; "
+                "remove the password and upload it again"
+            )
+    return reader
+
+
+def _damaged(file_name: str, error: BaseException) -> PermanentError:
+    return PermanentError(
+        f"cannot read PDF file {file_name!r}: {type(error).__name__}: {error}; "
+        "the file is damaged or is not a PDF: open it in a PDF viewer, save a new copy and upload that"
+    )
+
+
+def normalize_pdf_text(text: str) -> str:
+    """Clean what PDF extraction leaves behind, without changing the words.
+
+    Drops control characters, expands typographic ligatures (ﬁ to fi, so search
+    finds the word), removes trailing spaces and keeps at most one blank line.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n").replace("\v", "\n")
+    text = _CONTROL_CHARACTERS.sub("", text.translate(_LIGATURES))
+    text = _TRAILING_SPACES.sub("\n", text + "\n")
+    return _BLANK_LINE_RUNS.sub("\n\n", text).strip("\n")
