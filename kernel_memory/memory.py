@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kernel_memory.errors import NotFoundError, UnsupportedContentError
+from kernel_memory.errors import InvalidRequestError, NotFoundError, UnsupportedContentError
 from kernel_memory.extraction import detect_mime_type, is_supported
 from kernel_memory.models import MemoryAnswer, MemoryFilter, PipelineState, SearchResult, TagCollection
 from kernel_memory.pipeline.context import PipelineContext
 from kernel_memory.pipeline.orchestrator import PIPELINE_STEPS, Dispatcher, Pipeline, UploadedFile
 from kernel_memory.retrieval.service import AskRequest, Retriever
 from kernel_memory.settings import Settings
+from kernel_memory.storage.paths import sanitize_file_name
 from kernel_memory.validation import (
     clean_document_id,
     clean_index_name,
@@ -104,16 +105,19 @@ class Memory:
         validate_tags(tags)
         steps = validate_steps(steps or self.settings.default_steps, PIPELINE_STEPS)
 
-        checked = []
+        checked: dict[str, UploadedFile] = {}
         for file in files:
-            validate_file(file.name, file.data)
-            mime_type = detect_mime_type(file.data, file_name=file.name, declared=file.content_type)
+            name = sanitize_file_name(file.name)
+            validate_file(name, file.data)
+            if name in checked:
+                raise InvalidRequestError(f"file name '{name}' appears twice in one upload: rename one of them")
+            mime_type = detect_mime_type(file.data, file_name=name, declared=file.content_type)
             if not is_supported(mime_type):
-                raise UnsupportedContentError(f"unsupported file type '{mime_type}': {file.name}")
-            checked.append(UploadedFile(name=file.name, data=file.data, content_type=mime_type))
+                raise UnsupportedContentError(f"unsupported file type '{mime_type}': {name}")
+            checked[name] = UploadedFile(name=name, data=file.data, content_type=mime_type)
 
         return await self.pipeline.start(
-            index=index, document_id=document_id, files=checked, tags=tags, steps=steps, args=args
+            index=index, document_id=document_id, files=list(checked.values()), tags=tags, steps=steps, args=args
         )
 
     async def import_paths(

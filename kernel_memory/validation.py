@@ -10,7 +10,7 @@ from kernel_memory.errors import EmptyFileError, InvalidRequestError
 from kernel_memory.models import RESERVED_TAG_PREFIX, TagCollection
 
 # Document ids become folder and blob names: Kernel Memory allows letters, digits, '.', '_' and '-'.
-_DOCUMENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,256}$")
+_DOCUMENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,255}$")
 _INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,127}$")
 
 # Tag limits keep records, filters and status files small.
@@ -38,7 +38,7 @@ def clean_document_id(document_id: str | None) -> str:
     document_id = document_id.strip()
     if document_id in {".", ".."} or not _DOCUMENT_ID.match(document_id):
         raise InvalidRequestError(
-            f"document id '{document_id}' is invalid: use up to 256 letters, digits, '.', '_' and '-'"
+            f"document id '{document_id}' is invalid: use up to 255 letters, digits, '.', '_' and '-'"
         )
     return document_id
 
@@ -46,7 +46,7 @@ def clean_document_id(document_id: str | None) -> str:
 def document_id_from_file_name(file_name: str) -> str:
     """Derive a stable document id from a file name, for imports that name no id."""
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", file_name).strip("-.") or "document"
-    return stem[:256]
+    return stem[:255]
 
 
 def parse_tags(pairs: Iterable[str]) -> TagCollection:
