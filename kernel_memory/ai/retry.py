@@ -1,9 +1,9 @@
 """Retry policy for calls to model services: backoff with jitter, server delays honoured.
 
-Only transient failures are retried: `TransientError` (429, 408, 409, 5xx, time-outs,
-connection errors as translated by the adapters) and the built-in `TimeoutError` and
-`ConnectionError`. Everything else propagates on the first attempt, so a 400 or a
-401 costs one request, not seven.
+Only transient failures are retried: errors of this package marked `transient`
+(such as `TransientError` for 429, 408, 409, 5xx, time-outs and connection errors,
+as the adapters translate them) and the built-in `TimeoutError` and `ConnectionError`.
+Everything else propagates on the first attempt, so a 400 or a 401 costs one request.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def error_for_status(
 
 def _is_retryable(error: BaseException) -> bool:
     if isinstance(error, KernelMemoryError):
-        return isinstance(error, TransientError)
+        return error.transient
     return isinstance(error, (TimeoutError, ConnectionError))
 
 
