@@ -160,6 +160,13 @@ class CachedEmbeddingGenerator:
         vectors = await self._embed([text], kind="query")
         return vectors[0]
 
+    async def aclose(self) -> None:
+        """Close the wrapped generator (when it has `aclose`) and the cache file."""
+        close_inner = getattr(self.inner, "aclose", None)
+        if close_inner is not None:
+            await close_inner()
+        self.cache.close()
+
     async def _embed(self, texts: list[str], *, kind: EmbeddingKind) -> list[list[float]]:
         digests = [text_digest(text) for text in texts]
         # SQLite calls block, so they run on a worker thread to keep the event loop free.

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from kernel_memory.ai.batching import BatchingEmbeddingGenerator, BatchLimits
 from kernel_memory.ai.openai_client import (
     DEFAULT_TIMEOUT_SECONDS,
+    AzureCredentialHolder,
     LoopLocalClient,
     build_azure_openai_client,
     build_openai_client,
@@ -128,7 +129,7 @@ class AzureOpenAIEmbeddingGenerator(OpenAIEmbeddingGenerator):
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         credential: Any | None = None,
     ) -> None:
-        self.credential = credential
+        self.credential = AzureCredentialHolder(credential)
         super().__init__(settings, retry_policy=retry_policy, timeout=timeout)
 
     def _provider(self) -> str:
@@ -147,8 +148,13 @@ class AzureOpenAIEmbeddingGenerator(OpenAIEmbeddingGenerator):
             self.settings.openai,
             setting_prefix=EMBEDDING_SETTINGS_PREFIX,
             timeout=self.timeout,
-            credential=self.credential,
+            credential=self.credential.get() if self.settings.openai.use_identity else None,
         )
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections of the current event loop's client and an owned credential."""
+        await super().aclose()
+        await self.credential.aclose()
 
 
 class OpenAITextGenerator:
@@ -297,7 +303,7 @@ class AzureOpenAITextGenerator(OpenAITextGenerator):
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         credential: Any | None = None,
     ) -> None:
-        self.credential = credential
+        self.credential = AzureCredentialHolder(credential)
         super().__init__(settings, streaming=streaming, retry_policy=retry_policy, timeout=timeout)
 
     def _provider(self) -> str:
@@ -315,8 +321,13 @@ class AzureOpenAITextGenerator(OpenAITextGenerator):
             self.settings.openai,
             setting_prefix=TEXT_GENERATION_SETTINGS_PREFIX,
             timeout=self.timeout,
-            credential=self.credential,
+            credential=self.credential.get() if self.settings.openai.use_identity else None,
         )
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections of the current event loop's client and an owned credential."""
+        await super().aclose()
+        await self.credential.aclose()
 
 
 async def _next_chunk(iterator: Any) -> Any:

@@ -62,9 +62,9 @@ def build_azure_openai_client(
         settings: Endpoint, API version, and the API key or `use_identity`.
         setting_prefix: Environment name of `settings`, used to name a missing setting.
         timeout: Seconds per HTTP request.
-        credential: Token credential used when `settings.use_identity` is true; None
-            builds an `azure.identity.aio.DefaultAzureCredential`. Both synchronous and
-            asynchronous credentials (with `get_token`) are accepted.
+        credential: Token credential used when `settings.use_identity` is true, such as
+            one from `AzureCredentialHolder.get()`. Both synchronous and asynchronous
+            credentials (with `get_token`) are accepted.
     """
     from openai import AsyncAzureOpenAI
 
@@ -73,7 +73,7 @@ def build_azure_openai_client(
         return AsyncAzureOpenAI(
             azure_endpoint=settings.endpoint,
             api_version=settings.api_version,
-            azure_ad_token_provider=_bearer_token_provider(credential),
+            azure_ad_token_provider=_bearer_token_provider(credential or AzureCredentialHolder(None).get()),
             max_retries=0,
             timeout=timeout,
         )
@@ -105,11 +105,32 @@ def check_azure_openai_settings(settings: OpenAISettings, *, setting_prefix: str
         )
 
 
-def _bearer_token_provider(credential: Any | None) -> Callable[[], str | Awaitable[str]]:
-    if credential is None:
+class AzureCredentialHolder:
+    """The token credential of an Azure adapter: the caller's, or a `DefaultAzureCredential` it owns.
+
+    An owned credential is built for each client (so for each event loop, as its HTTP
+    session belongs to one) and closed by `aclose`. A caller's credential is never closed here.
+    """
+
+    def __init__(self, credential: Any | None) -> None:
+        self._given = credential
+        self._owned: Any | None = None
+
+    def get(self) -> Any:
+        if self._given is not None:
+            return self._given
         from azure.identity.aio import DefaultAzureCredential
 
-        credential = DefaultAzureCredential()
+        self._owned = DefaultAzureCredential()
+        return self._owned
+
+    async def aclose(self) -> None:
+        if self._owned is not None:
+            await self._owned.close()
+            self._owned = None
+
+
+def _bearer_token_provider(credential: Any) -> Callable[[], str | Awaitable[str]]:
     if inspect.iscoroutinefunction(credential.get_token):
         from azure.identity.aio import get_bearer_token_provider as get_async_provider
 

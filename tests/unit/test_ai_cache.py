@@ -173,6 +173,13 @@ async def test_cache_concurrent_coroutines(cache):
     assert cache.count("counting") == 11
 
 
+async def test_cache_aclose_closes_file(tmp_path):
+    cached = CachedEmbeddingGenerator(CountingGenerator(), EmbeddingCache(tmp_path / "embeddings.sqlite3"))
+    await cached.aclose()
+    with pytest.raises(sqlite3.ProgrammingError):
+        cached.cache.count()
+
+
 async def test_cache_reimport_makes_no_http_requests(fake_openai, cache):
     settings = EmbeddingSettings(
         type="openai",

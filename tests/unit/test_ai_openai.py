@@ -68,12 +68,16 @@ class AsyncCredential:
 
     def __init__(self) -> None:
         self.scopes: list[tuple[str, ...]] = []
+        self.closed = False
 
     async def get_token(self, *scopes: str, **kwargs):
         from azure.core.credentials import AccessToken
 
         self.scopes.append(scopes)
         return AccessToken("fake-entra-token", int(NOW) + 10_000_000_000)
+
+    async def close(self) -> None:
+        self.closed = True
 
 
 class SyncCredential:
@@ -297,6 +301,17 @@ async def test_azure_embeddings_bearer_token(fake_openai, credential_type):
     assert headers["authorization"] == f"Bearer {token}"
     assert "api-key" not in headers
     assert credential.scopes[0] == ("https://cognitiveservices.azure.com/.default",)
+
+
+async def test_azure_aclose_keeps_caller_credential(fake_openai):
+    credential = AsyncCredential()
+    openai_settings = azure_openai_settings(fake_openai, api_key=None, use_identity=True)
+    generator = AzureOpenAIEmbeddingGenerator(
+        EmbeddingSettings(type="azure_openai", openai=openai_settings), credential=credential
+    )
+    await generator.embed_query("alpha")
+    await generator.aclose()
+    assert credential.closed is False
 
 
 async def test_azure_embeddings_throttle_azure_header(fake_openai):
