@@ -113,21 +113,21 @@ class AzureCredentialHolder:
     """
 
     def __init__(self, credential: Any | None) -> None:
-        self._given = credential
-        self._owned: Any | None = None
+        self._caller_credential = credential
+        self._owned_credential: Any | None = None
 
     def get(self) -> Any:
-        if self._given is not None:
-            return self._given
+        if self._caller_credential is not None:
+            return self._caller_credential
         from azure.identity.aio import DefaultAzureCredential
 
-        self._owned = DefaultAzureCredential()
-        return self._owned
+        self._owned_credential = DefaultAzureCredential()
+        return self._owned_credential
 
     async def aclose(self) -> None:
-        if self._owned is not None:
-            await self._owned.close()
-            self._owned = None
+        if self._owned_credential is not None:
+            await self._owned_credential.close()
+            self._owned_credential = None
 
 
 def _bearer_token_provider(credential: Any) -> Callable[[], str | Awaitable[str]]:
