@@ -99,11 +99,11 @@ async def test_reimport_makes_no_embedding_calls(tmp_path, corpus_dir):
     try:
         await memory.import_paths([source], document_id="overview")
         await memory.wait_for_pipeline()
-        calls_after_first = memory.ctx.embedder.stats.model_calls
+        calls_after_first = memory.ctx.embedder.counters.model_calls
         await memory.import_paths([source], document_id="overview")
         await memory.wait_for_pipeline()
         assert calls_after_first > 0
-        assert memory.ctx.embedder.stats.model_calls == calls_after_first
+        assert memory.ctx.embedder.counters.model_calls == calls_after_first
         state = await memory.get_status(None, "overview")
         assert state.completed
     finally:
