@@ -1,0 +1,36 @@
+"""Build the memory DB that the settings choose."""
+
+from __future__ import annotations
+
+import logging
+
+from kernel_memory.errors import PermanentError
+from kernel_memory.memorydb.base import MemoryDb
+from kernel_memory.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def build_memory_db(settings: Settings) -> MemoryDb:
+    """Return the memory DB of `settings.memory_db.type`.
+
+    Raises PermanentError for a type whose adapter is not available.
+    """
+    memory_db_type = settings.memory_db.type
+    if memory_db_type == "sqlite":
+        # Imported here so that a deployment on Azure AI Search never loads the SQLite adapter.
+        from kernel_memory.memorydb.sqlite import SqliteMemoryDb
+
+        path = settings.resolve(settings.memory_db.sqlite_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        logger.info("memory DB: SQLite file %s", path)
+        return SqliteMemoryDb(path, vector_weight=settings.memory_db.hybrid_vector_weight)
+
+    if memory_db_type == "azure_ai_search":
+        # TODO: build the Azure AI Search adapter here once it exists.
+        raise PermanentError(
+            "the Azure AI Search adapter is not available yet: set KM_MEMORY_DB__TYPE=sqlite "
+            "to use the embedded SQLite memory DB"
+        )
+
+    raise PermanentError(f"memory DB type {memory_db_type!r} is unknown: use 'sqlite' or 'azure_ai_search'")

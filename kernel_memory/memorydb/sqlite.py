@@ -1,0 +1,774 @@
+"""Embedded memory DB: one SQLite file with vector, keyword (FTS5) and hybrid search.
+
+Vector search is exact: numpy computes the cosine similarity of the query with
+every vector of the index that passes the filters, from a float32 matrix kept in
+memory per index. The matrix follows this process's writes in place, and a
+per-index generation number stored with the index tells a search when another
+process wrote, so it reloads the matrix only then.
+
+Relevance, always 0..1:
+- vector search: cosine similarity (negative values reported as 0), as in
+  Kernel Memory, so `minRelevance` 0.7 means what users expect;
+- keyword search (no query vector): the bm25 score as a fraction of the best
+  match's, so the best keyword match has 1.0;
+- hybrid search (query vector and text): the record's cosine similarity, while
+  the order comes from fusing both rankings (see `fusion`). Records found only
+  by keywords get their cosine similarity from their stored vector.
+
+Every value enters SQL as a bound parameter, and search text reaches FTS5 only
+as quoted strings (see `text_search`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from kernel_memory.errors import InvalidRequestError, NotFoundError, PermanentError, TransientError
+from kernel_memory.memorydb.filters import (
+    MATCHING_ROWIDS_SQL,
+    FilterPairs,
+    TagRowIdCache,
+    filters_parameter,
+    normalize_filters,
+    tag_rows,
+)
+from kernel_memory.memorydb.fusion import (
+    DEFAULT_FUSION,
+    DEFAULT_RRF_K,
+    FUSION_METHODS,
+    FusionMethod,
+    fuse_rankings,
+)
+from kernel_memory.memorydb.names import normalize_index_name
+from kernel_memory.memorydb.sqlite_schema import ensure_schema
+from kernel_memory.memorydb.text_search import index_text, keyword_relevance, match_query
+from kernel_memory.memorydb.vectors import FloatArray, VectorMatrix, top_k
+from kernel_memory.models import PAYLOAD_TEXT, MemoryFilter, MemoryRecord, ScoredRecord
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Records removed per write transaction by deletes of many records, so another writer
+# (a second process on the same file) never waits long for the lock.
+DELETE_PAGE_SIZE = 500
+
+_RECORD_COLUMNS = "row_id, id, text, payload, tags, vector"
+
+
+@dataclass(frozen=True, slots=True)
+class _EncodedRecord:
+    id: str
+    text: str | None
+    payload_json: str
+    tags_json: str
+    tag_rows: list[tuple[str, str]]
+    vector: FloatArray | None
+    vector_blob: bytes | None
+    vector_norm: float | None
+
+
+class SqliteMemoryDb:
+    """Memory DB in one SQLite file; safe for concurrent tasks of one process and for several processes.
+
+    Args:
+        path: the database file; missing parent folders are created.
+        vector_weight: 0..1 weight of the vector ranking against the keyword ranking in hybrid search.
+        fusion: how hybrid search merges the rankings, "rrf" (default) or "linear"; see `fusion`.
+        rrf_k: the k of reciprocal rank fusion.
+        hybrid_candidates: records taken from each ranking before fusion (at least the limit).
+        busy_timeout_seconds: how long a write waits for another process's write to finish.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        vector_weight: float = 0.5,
+        fusion: FusionMethod = DEFAULT_FUSION,
+        rrf_k: float = DEFAULT_RRF_K,
+        hybrid_candidates: int = 50,
+        busy_timeout_seconds: float = 30.0,
+    ) -> None:
+        if not 0.0 <= vector_weight <= 1.0:
+            raise ValueError(f"vector_weight {vector_weight} is invalid: use a value from 0 to 1")
+        if fusion not in FUSION_METHODS:
+            raise ValueError(f"fusion {fusion!r} is invalid: use one of {FUSION_METHODS}")
+        if rrf_k <= 0:
+            raise ValueError(f"rrf_k {rrf_k} is invalid: use a positive number")
+        if hybrid_candidates < 1:
+            raise ValueError(f"hybrid_candidates {hybrid_candidates} is invalid: use 1 or more")
+
+        self.path = Path(path)
+        self.vector_weight = vector_weight
+        self.fusion = fusion
+        self.rrf_k = rrf_k
+        self.hybrid_candidates = hybrid_candidates
+        self._busy_timeout_ms = int(busy_timeout_seconds * 1000)
+
+        # One connection per thread: asyncio.to_thread runs calls on several pool threads.
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        # Writes of this process take turns here rather than spinning on SQLite's busy timeout.
+        self._write_lock = threading.Lock()
+        # Guards the vector matrices, which writes change in place.
+        self._matrix_lock = threading.Lock()
+        self._matrices: dict[str, VectorMatrix] = {}
+        self._tag_row_ids = TagRowIdCache()
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = self._connection()
+        connection.execute("PRAGMA journal_mode = WAL")
+        ensure_schema(connection, path=str(self.path))
+
+    # ------------------------------------------------------------------ port
+
+    async def create_index(self, index: str, vector_size: int) -> None:
+        await self._run(self._create_index, normalize_index_name(index), vector_size)
+
+    async def list_indexes(self) -> list[str]:
+        return await self._run(self._list_indexes)
+
+    async def delete_index(self, index: str) -> None:
+        await self._run(self._delete_index, normalize_index_name(index))
+
+    async def upsert(self, index: str, records: Sequence[MemoryRecord]) -> None:
+        await self._run(self._upsert, normalize_index_name(index), list(records))
+
+    async def search(
+        self,
+        index: str,
+        *,
+        query_text: str,
+        query_vector: Sequence[float] | None,
+        filters: Sequence[MemoryFilter] | None = None,
+        min_relevance: float = 0.0,
+        limit: int = 10,
+    ) -> list[ScoredRecord]:
+        """Return the best records, most relevant first; a limit of 0 or less means no limit."""
+        return await self._run(
+            self._search,
+            normalize_index_name(index),
+            query_text or "",
+            query_vector,
+            normalize_filters(filters),
+            min_relevance,
+            limit,
+        )
+
+    async def get_list(
+        self, index: str, *, filters: Sequence[MemoryFilter] | None = None, limit: int = 100
+    ) -> list[MemoryRecord]:
+        """Return records matching the filters in insertion order; a limit of 0 or less means no limit."""
+        return await self._run(self._get_list, normalize_index_name(index), normalize_filters(filters), limit)
+
+    async def count(self, index: str, *, filters: Sequence[MemoryFilter] | None = None) -> int:
+        return await self._run(self._count, normalize_index_name(index), normalize_filters(filters))
+
+    async def delete(self, index: str, record_ids: Sequence[str]) -> None:
+        await self._run(self._delete, normalize_index_name(index), list(record_ids))
+
+    async def delete_by_filter(self, index: str, memory_filter: MemoryFilter) -> int:
+        """Delete every record matching the filter, in pages; return how many were deleted.
+
+        Raises InvalidRequestError for a filter without conditions, which would delete the whole index.
+        """
+        filters = normalize_filters([memory_filter])
+        if filters is None:
+            raise InvalidRequestError(
+                f"filter {memory_filter!r} has no conditions and would delete every record: "
+                "use delete_index to remove a whole index"
+            )
+        return await self._run(self._delete_by_filter, normalize_index_name(index), filters)
+
+    def close(self) -> None:
+        """Close the connections of every thread; call when no operation is running."""
+        with self._connections_lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def _run(self, function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(self._translated, function, *args)
+
+    def _translated(self, function: Callable[..., T], *args: Any) -> T:
+        """Run `function`, turning SQLite's errors into this package's transient or permanent errors."""
+        try:
+            return function(*args)
+        except sqlite3.OperationalError as error:
+            message = str(error)
+            if "locked" in message or "busy" in message:
+                raise TransientError(
+                    f"memory DB {self.path} is locked by another writer: {message}; retry later"
+                ) from error
+            raise PermanentError(f"memory DB {self.path} failed: {message}") from error
+        except sqlite3.DatabaseError as error:
+            raise PermanentError(
+                f"memory DB {self.path} failed: {error}; check that the file is a memory DB and not damaged"
+            ) from error
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            # check_same_thread=False only so that close() can close it from another thread;
+            # each connection is used by its own thread.
+            connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            connection.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+            # In WAL mode NORMAL cannot corrupt the file; a power loss may only drop the last commits.
+            connection.execute("PRAGMA synchronous = NORMAL")
+            self._local.connection = connection
+            with self._connections_lock:
+                self._connections.append(connection)
+        return connection
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """Run the reads inside on one snapshot of the database."""
+        connection = self._connection()
+        connection.execute("BEGIN")
+        try:
+            yield connection
+        finally:
+            connection.execute("COMMIT")
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """Run the statements inside as one write transaction; call with the write lock held."""
+        connection = self._connection()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield connection
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+    # ------------------------------------------------------------------ indexes
+
+    def _create_index(self, index: str, vector_size: int) -> None:
+        if not isinstance(vector_size, int) or vector_size < 1:
+            raise InvalidRequestError(
+                f"vector size {vector_size!r} of index {index!r} is invalid: use a positive integer"
+            )
+        with self._write_lock, self._write() as connection:
+            row = connection.execute("SELECT vector_size FROM indexes WHERE name = ?", (index,)).fetchone()
+            if row is not None:
+                if row[0] != vector_size:
+                    raise InvalidRequestError(
+                        f"index {index!r} exists with vector size {row[0]}, not {vector_size}: "
+                        "delete the index or use another one for a model with a different vector size"
+                    )
+                return
+            connection.execute(
+                "INSERT INTO indexes (name, vector_size, generation) VALUES (?, ?, ?)",
+                (index, vector_size, _next_write_number(connection)),
+            )
+        logger.info("created index %s with vector size %d in memory DB %s", index, vector_size, self.path)
+
+    def _list_indexes(self) -> list[str]:
+        with self._read() as connection:
+            return [name for (name,) in connection.execute("SELECT name FROM indexes ORDER BY name")]
+
+    def _delete_index(self, index: str) -> None:
+        deleted = 0
+        while True:
+            with self._write_lock, self._write() as connection:
+                rows = connection.execute(
+                    "SELECT row_id, text FROM records WHERE index_name = ? LIMIT ?",
+                    (index, DELETE_PAGE_SIZE),
+                ).fetchall()
+                if not rows:
+                    # Same transaction as the check, so no record added meanwhile is left behind.
+                    connection.execute("DELETE FROM indexes WHERE name = ?", (index,))
+                    break
+                _delete_rows(connection, rows)
+                _bump_generation(connection, index)
+                deleted += len(rows)
+
+        with self._matrix_lock:
+            self._matrices.pop(index, None)
+        self._tag_row_ids.forget(index)
+        logger.info("deleted index %s with %d records from memory DB %s", index, deleted, self.path)
+
+    # ------------------------------------------------------------------ writes
+
+    def _upsert(self, index: str, records: list[MemoryRecord]) -> None:
+        if not records:
+            return
+        encoded = [_encode_record(record, index=index) for record in records]
+
+        with self._write_lock:
+            with self._write() as connection:
+                row = connection.execute(
+                    "SELECT vector_size, generation FROM indexes WHERE name = ?", (index,)
+                ).fetchone()
+                if row is None:
+                    raise NotFoundError(f"index {index!r} does not exist: create it before adding records")
+                vector_size, old_generation = row
+                _check_vector_sizes(encoded, index=index, vector_size=vector_size)
+
+                row_ids = [_write_record(connection, index, record) for record in encoded]
+                new_generation = _bump_generation(connection, index)
+
+            with_vectors = [(row_id, r.vector) for row_id, r in zip(row_ids, encoded) if r.vector is not None]
+            without_vectors = [row_id for row_id, r in zip(row_ids, encoded) if r.vector is None]
+
+            def apply(matrix: VectorMatrix) -> None:
+                if with_vectors:
+                    matrix.upsert(
+                        [row_id for row_id, _ in with_vectors], np.stack([v for _, v in with_vectors])
+                    )
+                if without_vectors:
+                    matrix.delete(without_vectors)
+
+            self._update_matrix(index, old_generation, new_generation, apply)
+        logger.debug("upserted %d records into index %s", len(records), index)
+
+    def _delete(self, index: str, record_ids: list[str]) -> None:
+        if not record_ids:
+            return
+        with self._write_lock:
+            with self._write() as connection:
+                generation = _index_generation(connection, index)
+                if generation is None:
+                    return
+                rows = connection.execute(
+                    "SELECT row_id, text FROM records WHERE index_name = ? "
+                    "AND id IN (SELECT value FROM json_each(?))",
+                    (index, json.dumps(record_ids, ensure_ascii=False)),
+                ).fetchall()
+                if not rows:
+                    return
+                _delete_rows(connection, rows)
+                new_generation = _bump_generation(connection, index)
+            self._forget_rows(index, generation, new_generation, [row_id for row_id, _ in rows])
+
+        logger.debug("deleted %d records from index %s", len(rows), index)
+
+    def _delete_by_filter(self, index: str, filters: list[FilterPairs]) -> int:
+        parameters = {"index_name": index, "filters": filters_parameter(filters), "page": DELETE_PAGE_SIZE}
+        deleted = 0
+        while True:
+            with self._write_lock:
+                with self._write() as connection:
+                    generation = _index_generation(connection, index)
+                    if generation is None:
+                        break
+                    rows = connection.execute(
+                        f"SELECT row_id, text FROM records WHERE row_id IN ({MATCHING_ROWIDS_SQL}) LIMIT :page",
+                        parameters,
+                    ).fetchall()
+                    if not rows:
+                        break
+                    _delete_rows(connection, rows)
+                    new_generation = _bump_generation(connection, index)
+                self._forget_rows(index, generation, new_generation, [row_id for row_id, _ in rows])
+            deleted += len(rows)
+
+        logger.info("deleted %d records matching %s from index %s", deleted, filters, index)
+        return deleted
+
+    def _forget_rows(self, index: str, old_generation: int, new_generation: int, row_ids: list[int]) -> None:
+        self._update_matrix(index, old_generation, new_generation, lambda matrix: matrix.delete(row_ids))
+
+    def _update_matrix(
+        self,
+        index: str,
+        old_generation: int,
+        new_generation: int,
+        apply: Callable[[VectorMatrix], None],
+    ) -> None:
+        """Apply a committed write to the cached matrix, or drop the matrix when it missed other writes.
+
+        Call with the write lock held, so this process's writes reach the matrix in commit order.
+        """
+        with self._matrix_lock:
+            matrix = self._matrices.get(index)
+            if matrix is None or matrix.generation >= new_generation:
+                return
+            if matrix.generation != old_generation:
+                # Another process wrote in between: the next search reloads from the file.
+                del self._matrices[index]
+                return
+            apply(matrix)
+            matrix.generation = new_generation
+
+    # ------------------------------------------------------------------ reads
+
+    def _count(self, index: str, filters: list[FilterPairs] | None) -> int:
+        with self._read() as connection:
+            if filters is None:
+                sql = "SELECT COUNT(*) FROM records WHERE index_name = :index_name"
+            else:
+                sql = f"SELECT COUNT(*) FROM ({MATCHING_ROWIDS_SQL})"
+            return connection.execute(sql, _filter_parameters(index, filters)).fetchone()[0]
+
+    def _get_list(self, index: str, filters: list[FilterPairs] | None, limit: int) -> list[MemoryRecord]:
+        condition = "" if filters is None else f"AND row_id IN ({MATCHING_ROWIDS_SQL})"
+        parameters = _filter_parameters(index, filters) | {"limit": limit if limit > 0 else -1}
+        with self._read() as connection:
+            rows = connection.execute(
+                f"SELECT {_RECORD_COLUMNS} FROM records WHERE index_name = :index_name {condition} "
+                "ORDER BY row_id LIMIT :limit",
+                parameters,
+            ).fetchall()
+        return [_decode_record(row) for row in rows]
+
+    def _search(
+        self,
+        index: str,
+        query_text: str,
+        query_vector: Sequence[float] | None,
+        filters: list[FilterPairs] | None,
+        min_relevance: float,
+        limit: int,
+    ) -> list[ScoredRecord]:
+        fts_query = match_query(query_text)
+        with self._read() as connection:
+            row = connection.execute(
+                "SELECT vector_size, generation FROM indexes WHERE name = ?", (index,)
+            ).fetchone()
+            if row is None:
+                logger.debug("search in missing index %s returns nothing", index)
+                return []
+            vector_size, generation = row
+
+            if query_vector is None:
+                if fts_query is None:
+                    return []
+                scored = self._keyword_search(connection, index, fts_query, filters, limit)
+            else:
+                query = _normalized_query(query_vector, index=index, vector_size=vector_size)
+                scored = self._vector_or_hybrid_search(
+                    connection, index, query, fts_query, filters, limit, vector_size, generation
+                )
+
+            scored = [(row_id, relevance) for row_id, relevance in scored if relevance >= min_relevance]
+            if limit > 0:
+                scored = scored[:limit]
+            records = _fetch_records(connection, [row_id for row_id, _ in scored])
+
+        return [
+            ScoredRecord(record=records[row_id], relevance=relevance)
+            for row_id, relevance in scored
+            if row_id in records
+        ]
+
+    def _keyword_search(
+        self,
+        connection: sqlite3.Connection,
+        index: str,
+        fts_query: str,
+        filters: list[FilterPairs] | None,
+        limit: int,
+    ) -> list[tuple[int, float]]:
+        rows = _keyword_matches(connection, index, fts_query, filters, limit)
+        relevances = keyword_relevance([score for _, score in rows])
+        return [(row_id, relevance) for (row_id, _), relevance in zip(rows, relevances)]
+
+    def _vector_or_hybrid_search(
+        self,
+        connection: sqlite3.Connection,
+        index: str,
+        query: FloatArray,
+        fts_query: str | None,
+        filters: list[FilterPairs] | None,
+        limit: int,
+        vector_size: int,
+        generation: int,
+    ) -> list[tuple[int, float]]:
+        allowed = None
+        if filters is not None:
+            allowed = self._tag_row_ids.matching_row_ids(connection, index, filters, generation=generation)
+
+        with self._matrix_lock:
+            matrix = self._matrix(connection, index, vector_size, generation)
+            row_ids, cosines = matrix.cosine(query, allowed)
+
+        if fts_query is None:
+            best_ids, best_cosines = top_k(row_ids, cosines, limit if limit > 0 else len(row_ids))
+            return [(int(row_id), _clamped(cosine)) for row_id, cosine in zip(best_ids, best_cosines)]
+
+        pool = max(self.hybrid_candidates, limit) if limit > 0 else max(len(row_ids), self.hybrid_candidates)
+        vector_ids, vector_cosines = top_k(row_ids, cosines, pool)
+        keyword_rows = _keyword_matches(connection, index, fts_query, filters, pool)
+        keyword_ids = [row_id for row_id, _ in keyword_rows]
+
+        cosine = {int(row_id): float(value) for row_id, value in zip(vector_ids, vector_cosines)}
+        missing = [row_id for row_id in keyword_ids if row_id not in cosine]
+        if missing:
+            with self._matrix_lock:
+                found_ids, found_cosines = matrix.cosine(query, np.asarray(missing, dtype=np.int64))
+            cosine.update({int(row_id): float(value) for row_id, value in zip(found_ids, found_cosines)})
+            # A keyword match without a vector has no similarity to report.
+            cosine.update({row_id: 0.0 for row_id in missing if row_id not in cosine})
+
+        relevance = keyword_relevance([score for _, score in keyword_rows])
+        order = fuse_rankings(
+            [int(row_id) for row_id in vector_ids],
+            keyword_ids,
+            cosine=cosine,
+            keyword_relevance=dict(zip(keyword_ids, relevance)),
+            method=self.fusion,
+            vector_weight=self.vector_weight,
+            rrf_k=self.rrf_k,
+        )
+        return [(row_id, _clamped(cosine[row_id])) for row_id in order]
+
+    def _matrix(
+        self, connection: sqlite3.Connection, index: str, vector_size: int, generation: int
+    ) -> VectorMatrix:
+        """Return the cached vectors of an index, loading them when another process changed the index.
+
+        Call with the matrix lock held, inside the read transaction that read `generation`.
+        """
+        matrix = self._matrices.get(index)
+        # A matrix newer than this read's snapshot is fine: a concurrent write of this process
+        # committed after the snapshot began.
+        if matrix is not None and matrix.generation >= generation and matrix.dimensions == vector_size:
+            return matrix
+
+        count = connection.execute(
+            "SELECT COUNT(*) FROM records WHERE index_name = ? AND vector IS NOT NULL", (index,)
+        ).fetchone()[0]
+        row_ids = np.empty(count, dtype=np.int64)
+        vectors = np.empty((count, vector_size), dtype=np.float32)
+        cursor = connection.execute(
+            "SELECT row_id, vector FROM records WHERE index_name = ? AND vector IS NOT NULL ORDER BY row_id",
+            (index,),
+        )
+        loaded = 0
+        # Chunks keep the memory used beyond the matrix itself small.
+        while rows := cursor.fetchmany(4096):
+            end = loaded + len(rows)
+            row_ids[loaded:end] = [row_id for row_id, _ in rows]
+            vectors[loaded:end] = np.frombuffer(b"".join(blob for _, blob in rows), dtype="<f4").reshape(
+                len(rows), vector_size
+            )
+            loaded = end
+
+        matrix = VectorMatrix(vector_size, row_ids, vectors, generation=generation)
+        self._matrices[index] = matrix
+        logger.debug("loaded %d vectors of index %s from memory DB %s", count, index, self.path)
+        return matrix
+
+
+# ---------------------------------------------------------------------- SQL helpers
+
+
+def _next_write_number(connection: sqlite3.Connection) -> int:
+    """Increment and return the database-wide write counter, which never goes back."""
+    connection.execute("UPDATE meta SET value = value + 1 WHERE key = 'write_counter'")
+    return connection.execute("SELECT value FROM meta WHERE key = 'write_counter'").fetchone()[0]
+
+
+def _bump_generation(connection: sqlite3.Connection, index: str) -> int:
+    generation = _next_write_number(connection)
+    connection.execute("UPDATE indexes SET generation = ? WHERE name = ?", (generation, index))
+    return generation
+
+
+def _index_generation(connection: sqlite3.Connection, index: str) -> int | None:
+    row = connection.execute("SELECT generation FROM indexes WHERE name = ?", (index,)).fetchone()
+    return None if row is None else row[0]
+
+
+def _write_record(connection: sqlite3.Connection, index: str, record: _EncodedRecord) -> int:
+    """Insert or replace one record with its tags and full-text row; return its row id."""
+    existing = connection.execute(
+        "SELECT row_id, text FROM records WHERE index_name = ? AND id = ?", (index, record.id)
+    ).fetchone()
+    values = (record.text, record.payload_json, record.tags_json, record.vector_blob, record.vector_norm)
+
+    if existing is None:
+        cursor = connection.execute(
+            "INSERT INTO records (index_name, id, text, payload, tags, vector, vector_norm) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (index, record.id, *values),
+        )
+        row_id = cursor.lastrowid
+        assert row_id is not None
+    else:
+        row_id, old_text = existing
+        _delete_full_text(connection, [(row_id, old_text)])
+        connection.execute("DELETE FROM tags WHERE record_row_id = ?", (row_id,))
+        connection.execute(
+            "UPDATE records SET text = ?, payload = ?, tags = ?, vector = ?, vector_norm = ? WHERE row_id = ?",
+            (*values, row_id),
+        )
+
+    connection.executemany(
+        "INSERT INTO tags (record_row_id, index_name, key, value) VALUES (?, ?, ?, ?)",
+        [(row_id, index, key, value) for key, value in record.tag_rows],
+    )
+    if record.text is not None:
+        connection.execute(
+            "INSERT INTO records_fts (rowid, body) VALUES (?, ?)", (row_id, index_text(record.text))
+        )
+    return row_id
+
+
+def _delete_rows(connection: sqlite3.Connection, rows: list[tuple[int, str | None]]) -> None:
+    """Delete records, given as (row id, text), with their tags and full-text rows."""
+    _delete_full_text(connection, rows)
+    row_ids = json.dumps([row_id for row_id, _ in rows])
+    connection.execute("DELETE FROM tags WHERE record_row_id IN (SELECT value FROM json_each(?))", (row_ids,))
+    connection.execute("DELETE FROM records WHERE row_id IN (SELECT value FROM json_each(?))", (row_ids,))
+
+
+def _delete_full_text(connection: sqlite3.Connection, rows: list[tuple[int, str | None]]) -> None:
+    # A contentless FTS5 table removes a row only when given the exact text it indexed.
+    connection.executemany(
+        "INSERT INTO records_fts (records_fts, rowid, body) VALUES ('delete', ?, ?)",
+        [(row_id, index_text(text)) for row_id, text in rows if text is not None],
+    )
+
+
+def _filter_parameters(index: str, filters: list[FilterPairs] | None) -> dict[str, Any]:
+    parameters: dict[str, Any] = {"index_name": index}
+    if filters is not None:
+        parameters["filters"] = filters_parameter(filters)
+    return parameters
+
+
+def _keyword_matches(
+    connection: sqlite3.Connection,
+    index: str,
+    fts_query: str,
+    filters: list[FilterPairs] | None,
+    limit: int,
+) -> list[tuple[int, float]]:
+    """Return (row id, bm25 score) of the best keyword matches; lower scores are better."""
+    condition = "" if filters is None else f"AND records.row_id IN ({MATCHING_ROWIDS_SQL})"
+    parameters = _filter_parameters(index, filters) | {
+        "query": fts_query,
+        "limit": limit if limit > 0 else -1,
+    }
+    return connection.execute(
+        "SELECT records_fts.rowid, bm25(records_fts) AS score "
+        "FROM records_fts JOIN records ON records.row_id = records_fts.rowid "
+        f"WHERE records_fts MATCH :query AND records.index_name = :index_name {condition} "
+        "ORDER BY score, records_fts.rowid LIMIT :limit",
+        parameters,
+    ).fetchall()
+
+
+def _fetch_records(connection: sqlite3.Connection, row_ids: list[int]) -> dict[int, MemoryRecord]:
+    if not row_ids:
+        return {}
+    rows = connection.execute(
+        f"SELECT {_RECORD_COLUMNS} FROM records WHERE row_id IN (SELECT value FROM json_each(?))",
+        (json.dumps(row_ids),),
+    ).fetchall()
+    return {row[0]: _decode_record(row) for row in rows}
+
+
+# ---------------------------------------------------------------------- encoding
+
+
+def _encode_record(record: MemoryRecord, *, index: str) -> _EncodedRecord:
+    if not isinstance(record.id, str) or not record.id:
+        raise InvalidRequestError(
+            f"record id {record.id!r} in index {index!r} is invalid: use a non-empty string"
+        )
+
+    payload = dict(record.payload)
+    text = payload.get(PAYLOAD_TEXT)
+    if isinstance(text, str):
+        del payload[PAYLOAD_TEXT]
+    else:
+        text = None
+
+    try:
+        payload_json = json.dumps(payload, ensure_ascii=False, default=_json_value)
+        tags_json = json.dumps(record.tags, ensure_ascii=False)
+    except (TypeError, ValueError) as error:
+        raise InvalidRequestError(
+            f"record {record.id!r} in index {index!r} cannot be stored: {error}; "
+            "payload and tags must be JSON values"
+        ) from error
+
+    vector = None
+    blob = None
+    norm = None
+    if record.vector is not None:
+        vector = np.asarray(record.vector, dtype=np.float32)
+        if vector.ndim != 1 or not np.isfinite(vector).all():
+            raise InvalidRequestError(
+                f"vector of record {record.id!r} in index {index!r} is invalid: "
+                "use a flat list of finite numbers"
+            )
+        blob = vector.astype("<f4").tobytes()
+        norm = float(np.linalg.norm(vector))
+
+    return _EncodedRecord(
+        id=record.id,
+        text=text,
+        payload_json=payload_json,
+        tags_json=tags_json,
+        tag_rows=tag_rows(record.tags),
+        vector=vector,
+        vector_blob=blob,
+        vector_norm=norm,
+    )
+
+
+def _check_vector_sizes(records: list[_EncodedRecord], *, index: str, vector_size: int) -> None:
+    for record in records:
+        if record.vector is not None and len(record.vector) != vector_size:
+            raise InvalidRequestError(
+                f"vector of record {record.id!r} has {len(record.vector)} dimensions, "
+                f"but index {index!r} stores {vector_size}: use the embedding model the index was "
+                "created with, or another index"
+            )
+
+
+def _decode_record(row: tuple[Any, ...]) -> MemoryRecord:
+    _, record_id, text, payload_json, tags_json, blob = row
+    payload = json.loads(payload_json)
+    if text is not None:
+        payload = {PAYLOAD_TEXT: text, **payload}
+    vector = None if blob is None else np.frombuffer(blob, dtype="<f4").tolist()
+    return MemoryRecord(id=record_id, vector=vector, tags=json.loads(tags_json), payload=payload)
+
+
+def _json_value(value: object) -> str:
+    """Store dates as ISO 8601 strings; reject any other value JSON cannot hold."""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} {value!r} is not JSON serializable")
+
+
+def _normalized_query(query_vector: Sequence[float], *, index: str, vector_size: int) -> FloatArray:
+    query = np.asarray(query_vector, dtype=np.float32)
+    if query.ndim != 1 or len(query) != vector_size:
+        raise InvalidRequestError(
+            f"query vector has {query.size} dimensions, but index {index!r} stores {vector_size}: "
+            "embed the query with the model the index was built with"
+        )
+    norm = float(np.linalg.norm(query))
+    if not math.isfinite(norm) or norm == 0.0:
+        raise InvalidRequestError("query vector is invalid: it must have finite values, not all zero")
+    return query / norm
+
+
+def _clamped(cosine: float) -> float:
+    # Rounding can put the cosine of a vector with itself just above 1.
+    return min(max(float(cosine), 0.0), 1.0)
