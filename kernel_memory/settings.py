@@ -70,6 +70,8 @@ class MemoryDbSettings(BaseModel):
     sqlite_path: Path = Path("memory.sqlite3")
     # Weight of the vector ranking against the keyword ranking in hybrid search (0..1).
     hybrid_vector_weight: float = Field(default=0.5, ge=0, le=1)
+    # How hybrid search merges the vector and keyword rankings: reciprocal rank fusion or a weighted sum.
+    hybrid_fusion: Literal["rrf", "linear"] = "rrf"
     azure_ai_search: AzureAISearchSettings = Field(default_factory=AzureAISearchSettings)
 
 

@@ -24,7 +24,11 @@ def build_memory_db(settings: Settings) -> MemoryDb:
         path = settings.resolve(settings.memory_db.sqlite_path)
         path.parent.mkdir(parents=True, exist_ok=True)
         logger.info("memory DB: SQLite file %s", path)
-        return SqliteMemoryDb(path, vector_weight=settings.memory_db.hybrid_vector_weight)
+        return SqliteMemoryDb(
+            path,
+            vector_weight=settings.memory_db.hybrid_vector_weight,
+            fusion=settings.memory_db.hybrid_fusion,
+        )
 
     if memory_db_type == "azure_ai_search":
         # TODO: build the Azure AI Search adapter here once it exists.

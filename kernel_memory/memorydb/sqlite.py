@@ -2,9 +2,9 @@
 
 Vector search is exact: numpy computes the cosine similarity of the query with
 every vector of the index that passes the filters, from a float32 matrix kept in
-memory per index. The matrix follows this process's writes in place, and a
-per-index generation number stored with the index tells a search when another
-process wrote, so it reloads the matrix only then.
+memory per index. The matrix follows this process's writes in place. Each
+index also stores a generation number that every write raises, so a search
+sees when another process wrote and only then reloads the matrix.
 
 Relevance, always 0..1:
 - vector search: cosine similarity (negative values reported as 0), as in
@@ -38,7 +38,7 @@ import numpy as np
 
 from kernel_memory.errors import InvalidRequestError, NotFoundError, PermanentError, TransientError
 from kernel_memory.memorydb.filters import (
-    MATCHING_ROWIDS_SQL,
+    MATCHING_ROW_IDS_SQL,
     FilterPairs,
     TagRowIdCache,
     filters_parameter,
@@ -63,7 +63,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Records removed per write transaction by deletes of many records, so another writer
-# (a second process on the same file) never waits long for the lock.
+# (a second process on the same file) waits for one page at a time, not the whole delete.
 DELETE_PAGE_SIZE = 500
 
 _RECORD_COLUMNS = "row_id, id, text, payload, tags, vector"
@@ -372,7 +372,7 @@ class SqliteMemoryDb:
                     if generation is None:
                         break
                     rows = connection.execute(
-                        f"SELECT row_id, text FROM records WHERE row_id IN ({MATCHING_ROWIDS_SQL}) LIMIT :page",
+                        f"SELECT row_id, text FROM records WHERE row_id IN ({MATCHING_ROW_IDS_SQL}) LIMIT :page",
                         parameters,
                     ).fetchall()
                     if not rows:
@@ -417,11 +417,11 @@ class SqliteMemoryDb:
             if filters is None:
                 sql = "SELECT COUNT(*) FROM records WHERE index_name = :index_name"
             else:
-                sql = f"SELECT COUNT(*) FROM ({MATCHING_ROWIDS_SQL})"
+                sql = f"SELECT COUNT(*) FROM ({MATCHING_ROW_IDS_SQL})"
             return connection.execute(sql, _filter_parameters(index, filters)).fetchone()[0]
 
     def _get_list(self, index: str, filters: list[FilterPairs] | None, limit: int) -> list[MemoryRecord]:
-        condition = "" if filters is None else f"AND row_id IN ({MATCHING_ROWIDS_SQL})"
+        condition = "" if filters is None else f"AND row_id IN ({MATCHING_ROW_IDS_SQL})"
         parameters = _filter_parameters(index, filters) | {"limit": limit if limit > 0 else -1}
         with self._read() as connection:
             rows = connection.execute(
@@ -656,7 +656,7 @@ def _keyword_matches(
     limit: int,
 ) -> list[tuple[int, float]]:
     """Return (row id, bm25 score) of the best keyword matches; lower scores are better."""
-    condition = "" if filters is None else f"AND records.row_id IN ({MATCHING_ROWIDS_SQL})"
+    condition = "" if filters is None else f"AND records.row_id IN ({MATCHING_ROW_IDS_SQL})"
     parameters = _filter_parameters(index, filters) | {
         "query": fts_query,
         "limit": limit if limit > 0 else -1,

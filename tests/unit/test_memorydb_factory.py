@@ -15,7 +15,9 @@ from kernel_memory.settings import MemoryDbSettings, Settings
 def test_factory_sqlite_path_in_data_dir(tmp_path: Path) -> None:
     settings = Settings(
         data_dir=tmp_path / "data",
-        memory_db=MemoryDbSettings(sqlite_path=Path("db/memory.sqlite3"), hybrid_vector_weight=0.7),
+        memory_db=MemoryDbSettings(
+            sqlite_path=Path("db/memory.sqlite3"), hybrid_vector_weight=0.7, hybrid_fusion="linear"
+        ),
     )
     memory_db = build_memory_db(settings)
     try:
@@ -23,6 +25,7 @@ def test_factory_sqlite_path_in_data_dir(tmp_path: Path) -> None:
         assert memory_db.path == tmp_path / "data" / "db" / "memory.sqlite3"
         assert memory_db.path.is_file()
         assert memory_db.vector_weight == 0.7
+        assert memory_db.fusion == "linear"
     finally:
         memory_db.close()
 

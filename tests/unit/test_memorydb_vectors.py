@@ -14,10 +14,10 @@ def matrix_of(rows: dict[int, list[float]], *, generation: int = 1) -> VectorMat
     return VectorMatrix(vectors.shape[1], row_ids, vectors, generation=generation)
 
 
-def scores_of(matrix: VectorMatrix, query: list[float], rowids: list[int] | None = None) -> dict[int, float]:
+def scores_of(matrix: VectorMatrix, query: list[float], row_ids: list[int] | None = None) -> dict[int, float]:
     q = np.array(query, dtype=np.float32)
     q /= np.linalg.norm(q)
-    ids, scores = matrix.cosine(q, None if rowids is None else np.array(rowids, dtype=np.int64))
+    ids, scores = matrix.cosine(q, None if row_ids is None else np.array(row_ids, dtype=np.int64))
     return {int(i): round(float(s), 5) for i, s in zip(ids, scores)}
 
 
