@@ -22,7 +22,12 @@ from kernel_memory.extraction.extractor import (
     get_decoder,
     is_supported,
 )
-from kernel_memory.extraction.mime import OCTET_STREAM, detect_mime_type, mime_type_from_name, normalize_mime_type
+from kernel_memory.extraction.mime import (
+    OCTET_STREAM,
+    detect_mime_type,
+    mime_type_from_name,
+    normalize_mime_type,
+)
 
 __all__ = [
     "NO_TEXT_LAYER",

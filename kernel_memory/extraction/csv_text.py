@@ -35,7 +35,9 @@ class CsvDecoder:
         except csv.Error as error:
             # A malformed record (a field over the csv module's size limit, a NUL) would drop the file;
             # the raw lines still carry the data.
-            logger.warning("file %s is not well-formed CSV (%s); keeping its lines as written", file_name, error)
+            logger.warning(
+                "file %s is not well-formed CSV (%s); keeping its lines as written", file_name, error
+            )
             rows = [line for line in normalize_newlines(text).split("\n") if line.strip()]
 
         return ExtractedFile(mime_type=mime.CSV, sections=[Section(number=1, text="\n".join(rows))])
@@ -46,6 +48,6 @@ def _guess_delimiter(text: str) -> str:
     try:
         return csv.Sniffer().sniff(sample, delimiters=_DELIMITERS).delimiter
     except csv.Error:
-        # The sniffer gives up on a single column or ragged rows; a tab in the header still tells TSV.
+        # The sniffer gives up on a single column or ragged rows; a tab in the header still marks TSV.
         first_line = sample.split("\n", 1)[0]
         return "\t" if "\t" in first_line else ","

@@ -1,4 +1,4 @@
-"""Decode text files whose encoding nobody declared."""
+"""Decode text files whose encoding is not declared."""
 
 from __future__ import annotations
 
@@ -21,9 +21,10 @@ _MAX_UTF8_ERROR_RATIO = 0.1
 def detect_encoding(data: bytes) -> tuple[str, int]:
     """Return the encoding of `data` and the length of its byte order mark (0 without one).
 
-    Order: a BOM; BOM-less UTF-16 (zeros in every other byte); UTF-8 when
-    (almost) every byte sequence is valid; else cp1252, the usual encoding of
-    Western text written on Windows; else latin-1, which decodes any byte.
+    The checks run in this order. A BOM wins. Then BOM-less UTF-16 (zeros in
+    every other byte), then UTF-8 when (almost) every byte sequence is valid.
+    Else cp1252, the usual encoding of Western text written on Windows, and
+    last latin-1, which decodes any byte.
     """
     for bom, encoding in _BOMS:
         if data.startswith(bom):

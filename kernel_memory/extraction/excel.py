@@ -61,13 +61,13 @@ class ExcelDecoder:
 def _read_values(sheet: ReadOnlyWorksheet) -> tuple[list[list[str]], set[tuple[int, int]]]:
     """Return the sheet's cells as text, and the (row, column) indexes of present cells without a value.
 
-    A present cell without a value is either a formatted blank cell or a formula
-    whose result the file does not cache; only the second pass can tell which.
+    Such a cell is either a formatted blank cell or a formula whose result the
+    file does not cache. Only the second pass, which reads formulas, can tell.
     """
     from openpyxl.cell.read_only import EMPTY_CELL
 
-    # The stored dimension is often wrong (files from other tools say "A1"), and a read-only sheet
-    # trusts it to cut rows short; without it every cell is read.
+    # Files from other tools often store a wrong dimension ("A1"), and a read-only sheet cuts rows
+    # to the stored dimension. Without it, every cell is read.
     sheet.reset_dimensions()
     rows: list[list[str]] = []
     uncached: set[tuple[int, int]] = set()

@@ -149,9 +149,9 @@ async def _read_with_ocr(ocr: OcrEngine, data: bytes, *, file_name: str, mime_ty
 
 def _non_blank(sections: list[Section]) -> list[Section]:
     """Drop blank sections, keeping the numbers of the others, and NUL characters, which are never text."""
-    kept = []
+    non_blank = []
     for section in sections:
         text = section.text.replace("\x00", "") if "\x00" in section.text else section.text
         if text.strip():
-            kept.append(section if text is section.text else Section(number=section.number, text=text))
-    return kept
+            non_blank.append(section if text is section.text else Section(number=section.number, text=text))
+    return non_blank

@@ -18,9 +18,21 @@ from kernel_memory.models import ExtractedFile, Section
 if TYPE_CHECKING:
     from bs4.element import PageElement, Tag
 
-# Elements whose content is never text a reader sees.
+# Elements whose content is never visible text.
 _DROPPED = frozenset(
-    {"script", "style", "noscript", "template", "head", "svg", "iframe", "object", "embed", "canvas", "select"}
+    {
+        "script",
+        "style",
+        "noscript",
+        "template",
+        "head",
+        "svg",
+        "iframe",
+        "object",
+        "embed",
+        "canvas",
+        "select",
+    }
 )
 # Elements that start and end a line of text.
 _BLOCKS = frozenset(
@@ -132,6 +144,7 @@ def _preformatted_lines(text: str) -> list[str]:
 def _table_lines(table: Tag) -> list[str]:
     """Render a table's rows as `| a | b |`; a one-column (layout) table as plain lines."""
     from bs4.element import Tag
+
     lines: list[str] = []
     for caption in table.find_all("caption", recursive=False):
         assert isinstance(caption, Tag)

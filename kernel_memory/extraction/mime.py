@@ -3,9 +3,9 @@
 The bytes win over the name and the declared type whenever they carry a
 signature (PDF, ZIP-based Office, images, OLE2), because browsers and clients
 often send `application/octet-stream` or a type guessed from a wrong
-extension. Text content is told apart from binary content by its encoding, and
-HTML and JSON are recognised by their opening characters when the name does
-not tell.
+extension. Text content is separated from binary content by its encoding,
+and HTML and JSON are recognised by their opening characters when neither the
+name nor the declared type gives a type.
 """
 
 from __future__ import annotations

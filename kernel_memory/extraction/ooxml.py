@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from kernel_memory.errors import PermanentError
 
 # Largest total uncompressed size of a package's parts. A guard against ZIP bombs, not a tuned limit:
-# a 100 MB workbook unpacks to about 1 GB of XML.
+# a 100 MB workbook unpacks to roughly 1 GB of XML (an estimate: XML compresses about tenfold).
 MAX_UNCOMPRESSED_BYTES = 2 * 1024**3
 
 
@@ -39,8 +39,8 @@ def translate_errors(*, file_name: str, kind: str) -> Iterator[None]:
     try:
         yield
     except (zipfile.BadZipFile, KeyError, ValueError, XMLSyntaxError, EOFError) as error:
-        # KeyError: a part named in the relationships is missing; ValueError: a wrong content type
-        # or a malformed value the library could not convert.
+        # A KeyError means a part named in the relationships is missing. A ValueError means a wrong
+        # content type, or a malformed value that the library could not convert.
         raise PermanentError(
             f"cannot read {kind} file {file_name!r}: {type(error).__name__}: {error}; "
             f"the file is damaged, or is not a {kind} file; open and save it again in its application"

@@ -19,7 +19,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _LIGATURES = str.maketrans(
-    {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb05": "st", "\ufb06": "st"}
+    {
+        "\ufb00": "ff",
+        "\ufb01": "fi",
+        "\ufb02": "fl",
+        "\ufb03": "ffi",
+        "\ufb04": "ffl",
+        "\ufb05": "st",
+        "\ufb06": "st",
+    }
 )
 # Control characters that PDF text extraction leaks, such as NUL from two-byte fonts; tab and newline stay.
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -53,8 +61,13 @@ class PdfDecoder:
                 text = pages[number - 1].extract_text()
             except errors as error:
                 # One damaged page must not cost the reader the other pages; the failure is logged.
-                logger.warning("file %s: cannot extract text of page %d: %s: %s",
-                               file_name, number, type(error).__name__, error)  # fmt: skip
+                logger.warning(
+                    "file %s: cannot extract text of page %d: %s: %s",
+                    file_name,
+                    number,
+                    type(error).__name__,
+                    error,
+                )
                 failed_pages.append(number)
                 continue
             sections.append(Section(number=number, text=normalize_pdf_text(text)))
@@ -68,8 +81,7 @@ class PdfDecoder:
 
 
 def _open(data: bytes, *, file_name: str) -> PdfReader:
-    from pypdf import PdfReader
-    from pypdf import PasswordType
+    from pypdf import PasswordType, PdfReader
     from pypdf.errors import DependencyError
 
     try:

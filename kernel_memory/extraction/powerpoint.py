@@ -1,6 +1,6 @@
 """PowerPoint (.pptx): one section per visible slide, numbered as PowerPoint numbers the slides.
 
-A section holds the title as a Markdown heading, then the text of every
+A section contains the title as a Markdown heading, then the text of every
 shape in the slide's order (inside groups too), tables as `| a | b |`
 lines, and the speaker notes. Hidden slides are left out, as PowerPoint
 leaves them out of a show; footers, dates and slide numbers are noise and
@@ -89,7 +89,12 @@ def _is_page_furniture(shape: BaseShape) -> bool:
 
     if not shape.is_placeholder:
         return False
-    furniture = (PP_PLACEHOLDER.FOOTER, PP_PLACEHOLDER.DATE, PP_PLACEHOLDER.SLIDE_NUMBER, PP_PLACEHOLDER.HEADER)
+    furniture = (
+        PP_PLACEHOLDER.FOOTER,
+        PP_PLACEHOLDER.DATE,
+        PP_PLACEHOLDER.SLIDE_NUMBER,
+        PP_PLACEHOLDER.HEADER,
+    )
     return shape.placeholder_format.type in furniture
 
 

@@ -2,8 +2,8 @@
 
 Word stores no pages, but it marks where each page started when the file was
 last saved (`w:lastRenderedPageBreak`). Sections follow those marks, so page
-numbers match what the author saw; a file never laid out by Word (made by a
-library) splits at its explicit page breaks instead. Headings become Markdown
+numbers match what the author saw. A file that Word never laid out (one made
+by a library) splits at its explicit page breaks instead. Headings become Markdown
 headings and list items "- " lines, which the Markdown chunker splits on.
 Text boxes, headers, footers, footnotes and comments are left out, and so is
 text deleted under tracked changes.
@@ -28,7 +28,13 @@ _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _MC = "{http://schemas.openxmlformats.org/markup-compatibility/2006}"
 
 P, TBL, TR, TC, SDT, SDT_CONTENT, CUSTOM_XML = (
-    f"{_W}p", f"{_W}tbl", f"{_W}tr", f"{_W}tc", f"{_W}sdt", f"{_W}sdtContent", f"{_W}customXml"
+    f"{_W}p",
+    f"{_W}tbl",
+    f"{_W}tr",
+    f"{_W}tc",
+    f"{_W}sdt",
+    f"{_W}sdtContent",
+    f"{_W}customXml",
 )
 T, TAB, BR, CR, NO_BREAK_HYPHEN = f"{_W}t", f"{_W}tab", f"{_W}br", f"{_W}cr", f"{_W}noBreakHyphen"
 RENDERED_PAGE_BREAK = f"{_W}lastRenderedPageBreak"
@@ -63,7 +69,9 @@ class WordDecoder:
             body, styles = _load(data)
             pages = _Pages(styles, rendered_breaks=body.find(f".//{RENDERED_PAGE_BREAK}") is not None)
             pages.add_blocks(body)
-        sections = [Section(number=number, text="\n".join(lines)) for number, lines in enumerate(pages.pages, 1)]
+        sections = [
+            Section(number=number, text="\n".join(lines)) for number, lines in enumerate(pages.pages, 1)
+        ]
         return ExtractedFile(mime_type=mime.DOCX, sections=sections)
 
 
@@ -83,8 +91,10 @@ def _load(data: bytes) -> tuple[_Element, _Styles]:
     if body is None:
         raise ValueError("the main document part has no w:body element")
 
-    styles_xml = next((rel.target_part.blob for rel in main.rels.values()
-                       if rel.reltype == RELATIONSHIP_TYPE.STYLES and not rel.is_external), None)  # fmt: skip
+    styles_xml = None
+    for relationship in main.rels.values():
+        if relationship.reltype == RELATIONSHIP_TYPE.STYLES and not relationship.is_external:
+            styles_xml = relationship.target_part.blob
     styles = _Styles.parse(etree.fromstring(styles_xml, parser)) if styles_xml else _Styles({}, frozenset())
     return body, styles
 
