@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from kernel_memory.errors import PermanentError
 from kernel_memory.extraction import mime
+from kernel_memory.extraction.pdf_fonts import add_missing_unicode_maps
 from kernel_memory.models import ExtractedFile, Section
 
 if TYPE_CHECKING:
@@ -56,9 +57,12 @@ class PdfDecoder:
 
         sections: list[Section] = []
         failed_pages: list[int] = []
+        fonts_checked: set[int] = set()
         for number in range(1, page_count + 1):
             try:
-                text = pages[number - 1].extract_text()
+                page = pages[number - 1]
+                add_missing_unicode_maps(page, file_name=file_name, page_number=number, done=fonts_checked)
+                text = page.extract_text()
             except errors as error:
                 # One damaged page must not cost the reader the other pages; the failure is logged.
                 logger.warning(

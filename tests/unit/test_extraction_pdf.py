@@ -141,6 +141,41 @@ def test_normalize_pdf_text_cleans_extraction_noise() -> None:
     assert normalize_pdf_text(raw) == "efficient files\nline two\n\nlast\npage"
 
 
+# ---------------------------------------------------------------- symbolic TrueType fonts (Ghostscript output)
+
+
+@pytest.fixture(scope="module")
+def nasa_news(corpus_dir: Path) -> dict[int, str]:
+    data = (corpus_dir / "km-samples" / "file5-NASA-news.pdf").read_bytes()
+    return _section_texts(extract_bytes(data, file_name="file5-NASA-news.pdf"))
+
+
+@pytest.mark.corpus
+def test_pdf_symbolic_font_ligatures_read(nasa_news: dict[int, str]) -> None:
+    # The font draws "fi" as one glyph at code 0xDE, which reads "Þ" without the font's own cmap.
+    assert (
+        "Teams are currently conducting the first in a series of tests in the Pacific Ocean" in nasa_news[2]
+    )
+
+
+@pytest.mark.corpus
+def test_pdf_symbolic_font_quotes_read(nasa_news: dict[int, str]) -> None:
+    assert "the new test version of NASA\u2019s Orion spacecraft" in nasa_news[1]
+
+
+@pytest.mark.corpus
+def test_pdf_symbolic_font_leaves_no_latin1_guesses(nasa_news: dict[int, str]) -> None:
+    text = "".join(nasa_news.values())
+    assert [char for char in "\u00de\u00d5\u00d2\u00d3" if char in text] == []
+
+
+@pytest.mark.corpus
+def test_pdf_symbolic_font_bullets_read(corpus_dir: Path) -> None:
+    data = (corpus_dir / "km-samples" / "file4-KM-Readme.pdf").read_bytes()
+    pages = _section_texts(extract_bytes(data, file_name="file4-KM-Readme.pdf"))
+    assert "\u2022 JPG/PNG/TIFF Images with text via OCR" in pages[3]
+
+
 # ---------------------------------------------------------------- Contoso corpus
 
 
