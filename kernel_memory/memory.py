@@ -232,7 +232,11 @@ class Memory:
     async def aclose(self) -> None:
         if self._in_process is not None:
             await self._in_process.aclose()
-        for component in (self.ctx.storage, self.ctx.memory_db, self.ctx.embedder, self.ctx.text_generator):
+        components = (self.ctx.storage, self.ctx.memory_db, self.ctx.embedder, self.ctx.text_generator)
+        if self._in_process is None:
+            # A queue dispatcher owns a queue client with open connections.
+            components = (*components, self.pipeline.dispatcher)
+        for component in components:
             close = getattr(component, "aclose", None) or getattr(component, "close", None)
             if close is not None:
                 result = close()

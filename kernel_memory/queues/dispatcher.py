@@ -27,3 +27,9 @@ class QueueDispatcher:
             body.get("document_id"),
             queue_name,
         )
+
+    async def aclose(self) -> None:
+        """Close the producer's connections, when it has any."""
+        close = getattr(self._producer, "close", None)
+        if close is not None:
+            await close()
