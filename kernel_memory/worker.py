@@ -45,6 +45,8 @@ class WorkerStats:
     poisoned: int = 0
     poison_handled: int = 0
     extended: int = 0
+    # Messages received and not yet finished.
+    in_flight: int = 0
 
 
 class QueueWorker:
@@ -152,6 +154,7 @@ class QueueWorker:
     async def _handle_safely(
         self, step: str, queue_name: str, message: QueueMessage, *, poison: bool
     ) -> None:
+        self.stats.in_flight += 1
         try:
             await self._handle(step, queue_name, message, poison=poison)
         except Exception as error:  # noqa: BLE001 - the message becomes visible again after its timeout
@@ -161,6 +164,8 @@ class QueueWorker:
                 queue_name,
                 error,
             )
+        finally:
+            self.stats.in_flight -= 1
 
     async def _handle(self, step: str, queue_name: str, message: QueueMessage, *, poison: bool) -> None:
         if poison:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import hashlib
 import math
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -136,3 +138,89 @@ async def wait_until_gone(
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"document {index}/{document_id} still exists after {timeout} s")
+
+
+# ---------------------------------------------------------------- Azurite
+
+
+@contextlib.asynccontextmanager
+async def running_service(
+    settings: Settings,
+    *,
+    embedder: Any | None = None,
+    start_worker: bool = True,
+    headers: dict[str, str] | None = None,
+    **worker_options: Any,
+) -> AsyncIterator[Service]:
+    """The serve app on an httpx client and a QueueWorker in this event loop, against Azurite.
+
+    On exit the worker finishes its messages, and the test's queues and containers are deleted.
+    """
+    from kernel_memory.http.app import create_app
+    from kernel_memory.queues import build_queue_client
+    from kernel_memory.worker import QueueWorker
+
+    memory = build_memory(settings, embedder=embedder)
+    consumer = build_queue_client(settings)
+    worker_options.setdefault("retry_delay_seconds", 0)
+    worker = QueueWorker(memory, consumer, **worker_options)
+    if start_worker:
+        worker.start()
+    app = create_app(settings, memory=memory)
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=headers) as client:
+            yield Service(client=client, memory=memory, worker=worker, consumer=consumer, settings=settings)
+    finally:
+        worker.stop()
+        await worker.wait()
+        await consumer.close()
+        await memory.aclose()
+        await delete_azure_resources(settings)
+
+
+@dataclasses.dataclass
+class Service:
+    client: httpx.AsyncClient
+    memory: Memory
+    worker: Any
+    consumer: Any
+    settings: Settings
+
+    async def queue_counts(self) -> dict[str, int]:
+        """Messages per queue of this test's prefix, invisible ones included."""
+        from azure.storage.queue.aio import QueueServiceClient
+
+        connection = self.settings.queue.azure.connection_string.get_secret_value()
+        counts = {}
+        async with QueueServiceClient.from_connection_string(connection) as service:
+            async for queue in service.list_queues(name_starts_with=self.settings.queue.prefix + "-"):
+                properties = await service.get_queue_client(queue.name).get_queue_properties()
+                counts[queue.name] = properties.approximate_message_count
+        return counts
+
+    async def wait_until_idle(self, *, timeout: float = 60.0) -> None:
+        """Poll until every queue of this test is empty and the worker holds no message."""
+        deadline = time.monotonic() + timeout
+        counts: dict[str, int] = {}
+        while time.monotonic() < deadline:
+            counts = await self.queue_counts()
+            if not any(counts.values()) and self.worker.stats.in_flight == 0:
+                return
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"queues still busy after {timeout} s: {counts}")
+
+
+async def delete_azure_resources(settings: Settings) -> None:
+    """Delete the queues and containers a test created in Azurite."""
+    from azure.storage.blob.aio import BlobServiceClient
+    from azure.storage.queue.aio import QueueServiceClient
+
+    connection = settings.queue.azure.connection_string.get_secret_value()
+    async with QueueServiceClient.from_connection_string(connection) as queues:
+        async for queue in queues.list_queues(name_starts_with=settings.queue.prefix + "-"):
+            await queues.delete_queue(queue.name)
+    async with BlobServiceClient.from_connection_string(connection) as blobs:
+        for container in (settings.storage.container, settings.storage.inbox_container):
+            with contextlib.suppress(Exception):
+                await blobs.delete_container(container)
