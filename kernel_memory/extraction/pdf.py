@@ -34,6 +34,12 @@ _LIGATURES = str.maketrans(
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _TRAILING_SPACES = re.compile(r"[ \t]+\n")
 _BLANK_LINE_RUNS = re.compile(r"\n{3,}")
+# One CJK character alone on a line: pypdf reads vertical text one character per line.
+_CJK_CHARACTER = re.compile(
+    r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]"
+)
+# Shortest run of such lines taken as a vertical column; shorter runs may be short horizontal lines.
+_MIN_VERTICAL_RUN = 3
 
 
 def _pdf_errors() -> tuple[type[BaseException], ...]:
@@ -122,9 +128,38 @@ def normalize_pdf_text(text: str) -> str:
     """Clean what PDF extraction leaves behind, without changing the words.
 
     Drops control characters, expands typographic ligatures (ﬁ to fi, so search
-    finds the word), removes trailing spaces and keeps at most one blank line.
+    finds the word), joins vertical CJK columns, removes trailing spaces and
+    keeps at most one blank line.
     """
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n").replace("\v", "\n")
     text = _CONTROL_CHARACTERS.sub("", text.translate(_LIGATURES))
+    text = _join_vertical_columns(text)
     text = _TRAILING_SPACES.sub("\n", text + "\n")
     return _BLANK_LINE_RUNS.sub("\n\n", text).strip("\n")
+
+
+def _join_vertical_columns(text: str) -> str:
+    """Join runs of one-character CJK lines back into the vertical columns they came from.
+
+    pypdf (version 7) puts a space after each column's last character, which marks where a column ends.
+    """
+    output: list[str] = []
+    run: list[str] = []
+
+    def flush_run() -> None:
+        if len(run) >= _MIN_VERTICAL_RUN:
+            columns = "".join(run).split(" ")
+            output.extend(column for column in columns if column)
+        else:
+            output.extend(character.rstrip() for character in run)
+        run.clear()
+
+    for line in text.split("\n"):
+        if len(line.rstrip()) == 1 and _CJK_CHARACTER.fullmatch(line.rstrip()):
+            # Keep one space after a column's last character as the column separator.
+            run.append(line.rstrip() + (" " if line != line.rstrip() else ""))
+        else:
+            flush_run()
+            output.append(line)
+    flush_run()
+    return "\n".join(output)

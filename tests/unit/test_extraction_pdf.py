@@ -136,6 +136,15 @@ def test_pdf_corrupt_case_fails_permanently(cases_dir: Path) -> None:
     assert raised.value.transient is False
 
 
+def test_normalize_pdf_text_joins_vertical_columns() -> None:
+    # pypdf reads vertical text one character per line, with a space after each column's last one.
+    assert normalize_pdf_text("日\n本\n語 \n話\nす\nよ \n") == "日本語\n話すよ"
+
+
+def test_normalize_pdf_text_keeps_short_cjk_lines() -> None:
+    assert normalize_pdf_text("序\n章\nText") == "序\n章\nText"
+
+
 def test_normalize_pdf_text_cleans_extraction_noise() -> None:
     raw = "e\ufb03cient \ufb01le\x00s  \r\nline two\t \n\n\n\n\nlast\x0cpage"
     assert normalize_pdf_text(raw) == "efficient files\nline two\n\nlast\npage"
@@ -302,6 +311,14 @@ def test_pdf_multilingual_key_phrase(
 ) -> None:
     text = " ".join(section.text for section in multilingual_pdfs[file_name].sections)
     assert phrase in " ".join(text.split())
+
+
+@pytest.mark.corpus
+def test_pdf_multilingual_vertical_japanese(multilingual_pdfs: dict[str, ExtractedFile]) -> None:
+    extracted = multilingual_pdfs["ja_RTL_TopToBottom_Test.pdf"]
+    assert _section_texts(extracted) == {
+        1: "田中さんの猫はかわいいですね\n日本語が話しません\n角ばかり\n波風あらき\n沖なれど\nほのかに\n見ゆる\nいさり火の影"
+    }
 
 
 @pytest.mark.corpus
