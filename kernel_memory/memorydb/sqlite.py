@@ -13,9 +13,10 @@ Relevance, always 0..1:
   match's, so the best keyword match has 1.0;
 - hybrid search (query vector and text): the record's cosine similarity, while
   the order comes from fusing both rankings (see `fusion`). Records found only
-  by keywords get their cosine similarity from their stored vector.
+  by keywords get their cosine similarity from their stored vector, so a
+  `minRelevance` drops a keyword match that is not similar enough too.
 
-Every value enters SQL as a bound parameter, and search text reaches FTS5 only
+Every key, value, id and text enters SQL as a bound parameter, and search text reaches FTS5 only
 as quoted strings (see `text_search`).
 """
 
@@ -29,8 +30,6 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,7 +42,6 @@ from kernel_memory.memorydb.filters import (
     TagRowIdCache,
     filters_parameter,
     normalize_filters,
-    tag_rows,
 )
 from kernel_memory.memorydb.fusion import (
     DEFAULT_FUSION,
@@ -53,10 +51,27 @@ from kernel_memory.memorydb.fusion import (
     fuse_rankings,
 )
 from kernel_memory.memorydb.names import normalize_index_name
+from kernel_memory.memorydb.sqlite_records import (
+    RECORD_COLUMNS,
+    bump_generation,
+    check_vector_sizes,
+    decode_record,
+    delete_rows,
+    encode_record,
+    fetch_records,
+    index_generation,
+    next_write_number,
+    write_record,
+)
 from kernel_memory.memorydb.sqlite_schema import ensure_schema
-from kernel_memory.memorydb.text_search import index_text, keyword_relevance, match_query
+from kernel_memory.memorydb.text_search import (
+    keyword_relevance,
+    match_expression,
+    query_terms,
+    quote_term,
+)
 from kernel_memory.memorydb.vectors import FloatArray, VectorMatrix, top_k
-from kernel_memory.models import PAYLOAD_TEXT, MemoryFilter, MemoryRecord, ScoredRecord
+from kernel_memory.models import MemoryFilter, MemoryRecord, ScoredRecord
 
 logger = logging.getLogger(__name__)
 
@@ -66,19 +81,10 @@ T = TypeVar("T")
 # (a second process on the same file) waits for one page at a time, not the whole delete.
 DELETE_PAGE_SIZE = 500
 
-_RECORD_COLUMNS = "row_id, id, text, payload, tags, vector"
-
-
-@dataclass(frozen=True, slots=True)
-class _EncodedRecord:
-    id: str
-    text: str | None
-    payload_json: str
-    tags_json: str
-    tag_rows: list[tuple[str, str]]
-    vector: FloatArray | None
-    vector_blob: bytes | None
-    vector_norm: float | None
+# A term in at least half of all full-text rows gets an IDF of zero in FTS5's bm25 (clamped to
+# 1e-6), so it changes no ranking, yet scoring its matches dominates the time of a query on a
+# large index. Keyword search leaves such terms out once there are this many rows.
+_COMMON_TERM_MIN_ROWS = 2000
 
 
 class SqliteMemoryDb:
@@ -87,7 +93,8 @@ class SqliteMemoryDb:
     Args:
         path: the database file; missing parent folders are created.
         vector_weight: 0..1 weight of the vector ranking against the keyword ranking in hybrid search.
-        fusion: how hybrid search merges the rankings, "rrf" (default) or "linear"; see `fusion`.
+        fusion: how hybrid search merges the rankings, "rrf" (default) or "linear",
+            described in kernel_memory.memorydb.fusion.
         rrf_k: the k of reciprocal rank fusion.
         hybrid_candidates: records taken from each ranking before fusion (at least the limit).
         busy_timeout_seconds: how long a write waits for another process's write to finish.
@@ -129,6 +136,8 @@ class SqliteMemoryDb:
         self._matrix_lock = threading.Lock()
         self._matrices: dict[str, VectorMatrix] = {}
         self._tag_row_ids = TagRowIdCache()
+        # Term -> (write counter, whether the term is common), see _informative_terms.
+        self._common_terms: dict[str, tuple[int, bool]] = {}
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = self._connection()
@@ -159,7 +168,12 @@ class SqliteMemoryDb:
         min_relevance: float = 0.0,
         limit: int = 10,
     ) -> list[ScoredRecord]:
-        """Return the best records, most relevant first; a limit of 0 or less means no limit."""
+        """Return the best records; a limit of 0 or less means no limit.
+
+        Vector and keyword search order by relevance. Hybrid search orders by the
+        fused score, so a record may report a higher relevance (its cosine
+        similarity) than the one before it.
+        """
         return await self._run(
             self._search,
             normalize_index_name(index),
@@ -246,7 +260,9 @@ class SqliteMemoryDb:
         try:
             yield connection
         finally:
-            connection.execute("COMMIT")
+            # An error inside may already have ended the transaction.
+            if connection.in_transaction:
+                connection.execute("COMMIT")
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -256,7 +272,8 @@ class SqliteMemoryDb:
         try:
             yield connection
         except BaseException:
-            connection.execute("ROLLBACK")
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
             raise
         connection.execute("COMMIT")
 
@@ -278,7 +295,7 @@ class SqliteMemoryDb:
                 return
             connection.execute(
                 "INSERT INTO indexes (name, vector_size, generation) VALUES (?, ?, ?)",
-                (index, vector_size, _next_write_number(connection)),
+                (index, vector_size, next_write_number(connection)),
             )
         logger.info("created index %s with vector size %d in memory DB %s", index, vector_size, self.path)
 
@@ -298,8 +315,8 @@ class SqliteMemoryDb:
                     # Same transaction as the check, so no record added meanwhile is left behind.
                     connection.execute("DELETE FROM indexes WHERE name = ?", (index,))
                     break
-                _delete_rows(connection, rows)
-                _bump_generation(connection, index)
+                delete_rows(connection, rows)
+                bump_generation(connection, index)
                 deleted += len(rows)
 
         with self._matrix_lock:
@@ -312,7 +329,7 @@ class SqliteMemoryDb:
     def _upsert(self, index: str, records: list[MemoryRecord]) -> None:
         if not records:
             return
-        encoded = [_encode_record(record, index=index) for record in records]
+        encoded = [encode_record(record, index=index) for record in records]
 
         with self._write_lock:
             with self._write() as connection:
@@ -322,10 +339,10 @@ class SqliteMemoryDb:
                 if row is None:
                     raise NotFoundError(f"index {index!r} does not exist: create it before adding records")
                 vector_size, old_generation = row
-                _check_vector_sizes(encoded, index=index, vector_size=vector_size)
+                check_vector_sizes(encoded, index=index, vector_size=vector_size)
 
-                row_ids = [_write_record(connection, index, record) for record in encoded]
-                new_generation = _bump_generation(connection, index)
+                row_ids = [write_record(connection, index, record) for record in encoded]
+                new_generation = bump_generation(connection, index)
 
             with_vectors = [(row_id, r.vector) for row_id, r in zip(row_ids, encoded) if r.vector is not None]
             without_vectors = [row_id for row_id, r in zip(row_ids, encoded) if r.vector is None]
@@ -346,7 +363,7 @@ class SqliteMemoryDb:
             return
         with self._write_lock:
             with self._write() as connection:
-                generation = _index_generation(connection, index)
+                generation = index_generation(connection, index)
                 if generation is None:
                     return
                 rows = connection.execute(
@@ -356,8 +373,8 @@ class SqliteMemoryDb:
                 ).fetchall()
                 if not rows:
                     return
-                _delete_rows(connection, rows)
-                new_generation = _bump_generation(connection, index)
+                delete_rows(connection, rows)
+                new_generation = bump_generation(connection, index)
             self._forget_rows(index, generation, new_generation, [row_id for row_id, _ in rows])
 
         logger.debug("deleted %d records from index %s", len(rows), index)
@@ -368,7 +385,7 @@ class SqliteMemoryDb:
         while True:
             with self._write_lock:
                 with self._write() as connection:
-                    generation = _index_generation(connection, index)
+                    generation = index_generation(connection, index)
                     if generation is None:
                         break
                     rows = connection.execute(
@@ -377,8 +394,8 @@ class SqliteMemoryDb:
                     ).fetchall()
                     if not rows:
                         break
-                    _delete_rows(connection, rows)
-                    new_generation = _bump_generation(connection, index)
+                    delete_rows(connection, rows)
+                    new_generation = bump_generation(connection, index)
                 self._forget_rows(index, generation, new_generation, [row_id for row_id, _ in rows])
             deleted += len(rows)
 
@@ -425,11 +442,11 @@ class SqliteMemoryDb:
         parameters = _filter_parameters(index, filters) | {"limit": limit if limit > 0 else -1}
         with self._read() as connection:
             rows = connection.execute(
-                f"SELECT {_RECORD_COLUMNS} FROM records WHERE index_name = :index_name {condition} "
+                f"SELECT {RECORD_COLUMNS} FROM records WHERE index_name = :index_name {condition} "
                 "ORDER BY row_id LIMIT :limit",
                 parameters,
             ).fetchall()
-        return [_decode_record(row) for row in rows]
+        return [decode_record(row) for row in rows]
 
     def _search(
         self,
@@ -440,7 +457,7 @@ class SqliteMemoryDb:
         min_relevance: float,
         limit: int,
     ) -> list[ScoredRecord]:
-        fts_query = match_query(query_text)
+        terms = query_terms(query_text)
         with self._read() as connection:
             row = connection.execute(
                 "SELECT vector_size, generation FROM indexes WHERE name = ?", (index,)
@@ -450,26 +467,65 @@ class SqliteMemoryDb:
                 return []
             vector_size, generation = row
 
+            informative = self._informative_terms(connection, terms)
             if query_vector is None:
+                # With only common terms a keyword search still returns their matches.
+                fts_query = match_expression(informative or terms)
                 if fts_query is None:
                     return []
                 scored = self._keyword_search(connection, index, fts_query, filters, limit)
             else:
                 query = _normalized_query(query_vector, index=index, vector_size=vector_size)
                 scored = self._vector_or_hybrid_search(
-                    connection, index, query, fts_query, filters, limit, vector_size, generation
+                    connection,
+                    index,
+                    query,
+                    match_expression(informative),
+                    filters,
+                    limit,
+                    vector_size,
+                    generation,
                 )
 
             scored = [(row_id, relevance) for row_id, relevance in scored if relevance >= min_relevance]
             if limit > 0:
                 scored = scored[:limit]
-            records = _fetch_records(connection, [row_id for row_id, _ in scored])
+            records = fetch_records(connection, [row_id for row_id, _ in scored])
 
         return [
             ScoredRecord(record=records[row_id], relevance=relevance)
             for row_id, relevance in scored
             if row_id in records
         ]
+
+    def _informative_terms(self, connection: sqlite3.Connection, terms: list[str]) -> list[str]:
+        """Return the terms that are in fewer than half of the full-text rows, see _COMMON_TERM_MIN_ROWS."""
+        if not terms:
+            return terms
+        total = connection.execute("SELECT value FROM meta WHERE key = 'fts_rows'").fetchone()[0]
+        if total < _COMMON_TERM_MIN_ROWS:
+            return terms
+
+        write_number = connection.execute("SELECT value FROM meta WHERE key = 'write_counter'").fetchone()[0]
+        half = (total + 1) // 2
+        informative = []
+        for term in terms:
+            cached = self._common_terms.get(term)
+            if cached is not None and cached[0] == write_number:
+                common = cached[1]
+            else:
+                # Counting stops at half the rows, so a common term costs one partial scan.
+                matches = connection.execute(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM records_fts WHERE records_fts MATCH ? LIMIT ?)",
+                    (quote_term(term), half),
+                ).fetchone()[0]
+                common = matches >= half
+                if len(self._common_terms) >= 10_000:
+                    self._common_terms.clear()
+                self._common_terms[term] = (write_number, common)
+            if not common:
+                informative.append(term)
+        return informative
 
     def _keyword_search(
         self,
@@ -573,74 +629,6 @@ class SqliteMemoryDb:
 # ---------------------------------------------------------------------- SQL helpers
 
 
-def _next_write_number(connection: sqlite3.Connection) -> int:
-    """Increment and return the database-wide write counter, which never goes back."""
-    connection.execute("UPDATE meta SET value = value + 1 WHERE key = 'write_counter'")
-    return connection.execute("SELECT value FROM meta WHERE key = 'write_counter'").fetchone()[0]
-
-
-def _bump_generation(connection: sqlite3.Connection, index: str) -> int:
-    generation = _next_write_number(connection)
-    connection.execute("UPDATE indexes SET generation = ? WHERE name = ?", (generation, index))
-    return generation
-
-
-def _index_generation(connection: sqlite3.Connection, index: str) -> int | None:
-    row = connection.execute("SELECT generation FROM indexes WHERE name = ?", (index,)).fetchone()
-    return None if row is None else row[0]
-
-
-def _write_record(connection: sqlite3.Connection, index: str, record: _EncodedRecord) -> int:
-    """Insert or replace one record with its tags and full-text row; return its row id."""
-    existing = connection.execute(
-        "SELECT row_id, text FROM records WHERE index_name = ? AND id = ?", (index, record.id)
-    ).fetchone()
-    values = (record.text, record.payload_json, record.tags_json, record.vector_blob, record.vector_norm)
-
-    if existing is None:
-        cursor = connection.execute(
-            "INSERT INTO records (index_name, id, text, payload, tags, vector, vector_norm) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (index, record.id, *values),
-        )
-        row_id = cursor.lastrowid
-        assert row_id is not None
-    else:
-        row_id, old_text = existing
-        _delete_full_text(connection, [(row_id, old_text)])
-        connection.execute("DELETE FROM tags WHERE record_row_id = ?", (row_id,))
-        connection.execute(
-            "UPDATE records SET text = ?, payload = ?, tags = ?, vector = ?, vector_norm = ? WHERE row_id = ?",
-            (*values, row_id),
-        )
-
-    connection.executemany(
-        "INSERT INTO tags (record_row_id, index_name, key, value) VALUES (?, ?, ?, ?)",
-        [(row_id, index, key, value) for key, value in record.tag_rows],
-    )
-    if record.text is not None:
-        connection.execute(
-            "INSERT INTO records_fts (rowid, body) VALUES (?, ?)", (row_id, index_text(record.text))
-        )
-    return row_id
-
-
-def _delete_rows(connection: sqlite3.Connection, rows: list[tuple[int, str | None]]) -> None:
-    """Delete records, given as (row id, text), with their tags and full-text rows."""
-    _delete_full_text(connection, rows)
-    row_ids = json.dumps([row_id for row_id, _ in rows])
-    connection.execute("DELETE FROM tags WHERE record_row_id IN (SELECT value FROM json_each(?))", (row_ids,))
-    connection.execute("DELETE FROM records WHERE row_id IN (SELECT value FROM json_each(?))", (row_ids,))
-
-
-def _delete_full_text(connection: sqlite3.Connection, rows: list[tuple[int, str | None]]) -> None:
-    # A contentless FTS5 table removes a row only when given the exact text it indexed.
-    connection.executemany(
-        "INSERT INTO records_fts (records_fts, rowid, body) VALUES ('delete', ?, ?)",
-        [(row_id, index_text(text)) for row_id, text in rows if text is not None],
-    )
-
-
 def _filter_parameters(index: str, filters: list[FilterPairs] | None) -> dict[str, Any]:
     parameters: dict[str, Any] = {"index_name": index}
     if filters is not None:
@@ -668,92 +656,6 @@ def _keyword_matches(
         "ORDER BY score, records_fts.rowid LIMIT :limit",
         parameters,
     ).fetchall()
-
-
-def _fetch_records(connection: sqlite3.Connection, row_ids: list[int]) -> dict[int, MemoryRecord]:
-    if not row_ids:
-        return {}
-    rows = connection.execute(
-        f"SELECT {_RECORD_COLUMNS} FROM records WHERE row_id IN (SELECT value FROM json_each(?))",
-        (json.dumps(row_ids),),
-    ).fetchall()
-    return {row[0]: _decode_record(row) for row in rows}
-
-
-# ---------------------------------------------------------------------- encoding
-
-
-def _encode_record(record: MemoryRecord, *, index: str) -> _EncodedRecord:
-    if not isinstance(record.id, str) or not record.id:
-        raise InvalidRequestError(
-            f"record id {record.id!r} in index {index!r} is invalid: use a non-empty string"
-        )
-
-    payload = dict(record.payload)
-    text = payload.get(PAYLOAD_TEXT)
-    if isinstance(text, str):
-        del payload[PAYLOAD_TEXT]
-    else:
-        text = None
-
-    try:
-        payload_json = json.dumps(payload, ensure_ascii=False, default=_json_value)
-        tags_json = json.dumps(record.tags, ensure_ascii=False)
-    except (TypeError, ValueError) as error:
-        raise InvalidRequestError(
-            f"record {record.id!r} in index {index!r} cannot be stored: {error}; "
-            "payload and tags must be JSON values"
-        ) from error
-
-    vector = None
-    blob = None
-    norm = None
-    if record.vector is not None:
-        vector = np.asarray(record.vector, dtype=np.float32)
-        if vector.ndim != 1 or not np.isfinite(vector).all():
-            raise InvalidRequestError(
-                f"vector of record {record.id!r} in index {index!r} is invalid: "
-                "use a flat list of finite numbers"
-            )
-        blob = vector.astype("<f4").tobytes()
-        norm = float(np.linalg.norm(vector))
-
-    return _EncodedRecord(
-        id=record.id,
-        text=text,
-        payload_json=payload_json,
-        tags_json=tags_json,
-        tag_rows=tag_rows(record.tags),
-        vector=vector,
-        vector_blob=blob,
-        vector_norm=norm,
-    )
-
-
-def _check_vector_sizes(records: list[_EncodedRecord], *, index: str, vector_size: int) -> None:
-    for record in records:
-        if record.vector is not None and len(record.vector) != vector_size:
-            raise InvalidRequestError(
-                f"vector of record {record.id!r} has {len(record.vector)} dimensions, "
-                f"but index {index!r} stores {vector_size}: use the embedding model the index was "
-                "created with, or another index"
-            )
-
-
-def _decode_record(row: tuple[Any, ...]) -> MemoryRecord:
-    _, record_id, text, payload_json, tags_json, blob = row
-    payload = json.loads(payload_json)
-    if text is not None:
-        payload = {PAYLOAD_TEXT: text, **payload}
-    vector = None if blob is None else np.frombuffer(blob, dtype="<f4").tolist()
-    return MemoryRecord(id=record_id, vector=vector, tags=json.loads(tags_json), payload=payload)
-
-
-def _json_value(value: object) -> str:
-    """Store dates as ISO 8601 strings; reject any other value JSON cannot hold."""
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} {value!r} is not JSON serializable")
 
 
 def _normalized_query(query_vector: Sequence[float], *, index: str, vector_size: int) -> FloatArray:

@@ -1,6 +1,6 @@
 """Tables of the SQLite memory DB, created and checked when a database file is opened.
 
-    meta     (key, value)                     write counter; version of the indexed text form
+    meta     (key, value)                     write counter; full-text row count; indexed text version
     indexes  (name, vector_size, generation)  generation: the write counter at the last change
     records  (row_id, index_name, id, text, payload, tags, vector, vector_norm)
     tags     (record_row_id, key, value, index_name)   one row per distinct tag, for filters
@@ -89,7 +89,8 @@ def ensure_schema(connection: sqlite3.Connection, *, path: str) -> None:
         for statement in _statements(_TABLES):
             connection.execute(statement)
         connection.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('write_counter', 0), ('index_text_version', ?)",
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('write_counter', 0), ('index_text_version', ?), "
+            "('fts_rows', (SELECT COUNT(*) FROM records WHERE text IS NOT NULL))",
             (INDEX_TEXT_VERSION,),
         )
         connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -120,6 +121,7 @@ def _rebuild_full_text_index(connection: sqlite3.Connection, *, path: str, old_v
         ((row_id, index_text(text)) for row_id, text in rows),
     )
     connection.execute("UPDATE meta SET value = ? WHERE key = 'index_text_version'", (INDEX_TEXT_VERSION,))
+    connection.execute("UPDATE meta SET value = ? WHERE key = 'fts_rows'", (len(rows),))
 
 
 def _statements(script: str) -> list[str]:

@@ -49,11 +49,8 @@ def index_text(text: str) -> str:
     return _CJK_RUN.sub(lambda run: f" {' '.join(_bigrams(run.group()))} ", text)
 
 
-def match_query(text: str) -> str | None:
-    """Build an FTS5 MATCH expression finding records with any word of `text`, or None if it has none.
-
-    Every term is a quoted FTS5 string, so the expression has no operators but OR.
-    """
+def query_terms(text: str) -> list[str]:
+    """Split search text into distinct FTS5 terms: words without CJK as they are, CJK runs as bigrams."""
     terms: list[str] = []
     # FTS5 reads its query as a C string, so a NUL would end it inside a quoted term.
     for word in text.replace("\x00", " ").split():
@@ -62,10 +59,27 @@ def match_query(text: str) -> str | None:
                 terms.append(term)
         if len(terms) >= MAX_QUERY_TERMS:
             break
+    return terms[:MAX_QUERY_TERMS]
 
+
+def match_expression(terms: list[str]) -> str | None:
+    """Build an FTS5 MATCH expression finding records with any of the terms, or None without terms.
+
+    Every term is a quoted FTS5 string, so the expression has no operators but OR.
+    """
     if not terms:
         return None
-    return " OR ".join(_quote(term) for term in terms[:MAX_QUERY_TERMS])
+    return " OR ".join(quote_term(term) for term in terms)
+
+
+def match_query(text: str) -> str | None:
+    """Build an FTS5 MATCH expression finding records with any word of `text`, or None if it has none."""
+    return match_expression(query_terms(text))
+
+
+def quote_term(term: str) -> str:
+    """Quote a term as an FTS5 string, which FTS5 reads as a phrase of the tokens inside."""
+    return '"' + term.replace('"', '""') + '"'
 
 
 def keyword_relevance(scores: list[float]) -> list[float]:
@@ -103,7 +117,3 @@ def _bigrams(run: str) -> list[str]:
     if len(run) == 1:
         return [run]
     return [run[i : i + 2] for i in range(len(run) - 1)]
-
-
-def _quote(term: str) -> str:
-    return '"' + term.replace('"', '""') + '"'

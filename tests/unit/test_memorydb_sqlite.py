@@ -614,3 +614,26 @@ async def test_full_text_rows_removed_with_records(db: SqliteMemoryDb) -> None:
                 "SELECT rowid FROM records_fts WHERE records_fts MATCH ?", (f'"{word}"',)
             ).fetchall()
             assert rows == [], word
+
+
+async def test_keyword_search_drops_common_terms(db: SqliteMemoryDb) -> None:
+    records = [record(f"r{i}", unit(1, i, 0), f"the report number {i}") for i in range(2100)]
+    records.append(record("rare", unit(0, 0, 1), "the zeppelin report"))
+    await db.upsert(INDEX, records)
+
+    results = await db.search(INDEX, query_text="the zeppelin report", query_vector=None)
+    assert [r.record.id for r in results] == ["rare"]
+    assert len(await db.search(INDEX, query_text="the report", query_vector=None, limit=5)) == 5
+
+
+async def test_full_text_row_count_follows_writes(db: SqliteMemoryDb) -> None:
+    await db.upsert(INDEX, [record(f"r{i}", unit(1, i, 0), f"text {i}") for i in range(10)])
+    await db.upsert(INDEX, [record("r0", unit(1, 0, 0), "new text"), record("r1", None, "x")])
+    await db.upsert(INDEX, [MemoryRecord(id="r2", vector=None, payload={"file": "no text"})])
+    await db.delete(INDEX, ["r3"])
+    await db.delete_by_filter(INDEX, {"none": ["x"]})
+
+    with sqlite3.connect(db.path) as connection:
+        stored = connection.execute("SELECT value FROM meta WHERE key = 'fts_rows'").fetchone()[0]
+        texts = connection.execute("SELECT COUNT(*) FROM records WHERE text IS NOT NULL").fetchone()[0]
+    assert stored == texts == 8
