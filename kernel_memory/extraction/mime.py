@@ -54,6 +54,9 @@ EXTENSIONS: dict[str, str] = {
     ".txt": PLAIN_TEXT,
     ".text": PLAIN_TEXT,
     ".log": PLAIN_TEXT,
+    # JSON Lines: one record per line reads best as it is, and the file as a whole is not JSON.
+    ".jsonl": PLAIN_TEXT,
+    ".ndjson": PLAIN_TEXT,
     ".md": MARKDOWN,
     ".markdown": MARKDOWN,
     ".csv": CSV,

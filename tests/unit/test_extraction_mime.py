@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -65,6 +66,7 @@ PLAIN_ZIP_BYTES = _zip({"notes.txt": b"hello"})
         ("dir\\sub\\file.md", mime.MARKDOWN),
         ("no-extension", ""),
         ("archive.xyz", ""),
+        ("export.jsonl", mime.PLAIN_TEXT),
     ],
 )
 def test_mime_type_from_name(file_name: str, expected: str) -> None:
@@ -164,12 +166,12 @@ def test_detect_damaged_zip_keeps_claimed_office_type() -> None:
     assert detect_mime_type(DOCX_BYTES[:40], file_name="memo.docx") == mime.DOCX
 
 
-def test_detect_legacy_doc_case(cases_dir) -> None:
+def test_detect_legacy_doc_case(cases_dir: Path) -> None:
     data = (cases_dir / "legacy.doc").read_bytes()
     assert detect_mime_type(data, file_name="legacy.doc") == mime.DOC
 
 
-def test_detect_unsupported_case(cases_dir) -> None:
+def test_detect_unsupported_case(cases_dir: Path) -> None:
     data = (cases_dir / "unsupported.xyz").read_bytes()
     assert detect_mime_type(data, file_name="unsupported.xyz") == mime.OCTET_STREAM
 

@@ -236,7 +236,7 @@ def test_pdf_contoso_every_page_has_text(
             "The Right of Recovery provision in Northwind's Health Plus plan",
             [102],
         ),
-        # The question cites page 10, where the passage's chunk starts; the sentence itself is on page 11.
+        # The evaluation answer cites page 10 for this sentence, but the PDF has it on page 11.
         (
             "Northwind_Health_Plus_Benefits_Details.pdf",
             "The copayment for primary care visits is typically around $20",
