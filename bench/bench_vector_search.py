@@ -6,7 +6,9 @@ top k. The memory DB adds the async hop to a worker thread, its index lookup
 and reading the winning records from SQLite. With a filter it also looks up
 the matching row ids in the tags table (kept in memory until the next write),
 but scores only those rows. The "after a write" case replaces one record
-before each query, so the row ids come from SQLite every time.
+before each query, so the row ids come from SQLite every time. The hybrid
+case adds keyword search for a word in nearly every record and a code in
+0.1% of them.
 
     python bench/bench_vector_search.py                  # 100,000 records of 384 dimensions
     python bench/bench_vector_search.py --records 20000  # quicker
@@ -31,7 +33,8 @@ from kernel_memory.memorydb.sqlite import SqliteMemoryDb
 from kernel_memory.models import MemoryRecord
 
 INDEX = "bench"
-# Records get tag bucket:0..9 in turn, so a filter on one bucket matches 10%.
+# Records get tag bucket:0..9 in turn, so a filter on one bucket matches 10%. Their text is 40
+# words drawn from WORDS, so each word is in nearly every record, and one of 1000 codes.
 BUCKETS = 10
 WORDS = [
     "alpha",
@@ -111,6 +114,7 @@ async def measure(
         "numpy, 10% of rows preselected": [],
         "SqliteMemoryDb, 10% filter": [],
         "SqliteMemoryDb, 10% filter after a write": [],
+        "SqliteMemoryDb, hybrid": [],
     }
     bucket = [{"bucket": ["0"]}]
     for number, query in enumerate(queries):
@@ -119,6 +123,11 @@ async def measure(
         durations["SqliteMemoryDb, no filter"].append(await time_db(db, vector, k, filters=None))
         durations["numpy, 10% of rows preselected"].append(time_numpy(matrix, query, k, rows=bucket_rows))
         durations["SqliteMemoryDb, 10% filter"].append(await time_db(db, vector, k, filters=bucket))
+
+        # Hybrid: a common word (left out of the keyword side) and a code in 0.1% of the records.
+        durations["SqliteMemoryDb, hybrid"].append(
+            await time_db(db, vector, k, filters=None, text=f"omega code{number % 1000}")
+        )
 
         # A write changes the index's generation, so the filter's row ids come from SQLite again
         # and the cached matrix takes the new vector in place.
@@ -136,7 +145,7 @@ async def fill(db: SqliteMemoryDb, vectors: np.ndarray, rng: np.random.Generator
     batch = 1000
     for start in range(0, len(vectors), batch):
         records = [
-            bench_record(i, vectors[i], " ".join(rng.choice(WORDS, size=40)))
+            bench_record(i, vectors[i], " ".join([*rng.choice(WORDS, size=40), f"code{i % 1000}"]))
             for i in range(start, min(start + batch, len(vectors)))
         ]
         await db.upsert(INDEX, records)
@@ -161,9 +170,11 @@ def time_numpy(matrix: np.ndarray, query: np.ndarray, k: int, *, rows: np.ndarra
     return time.perf_counter() - started
 
 
-async def time_db(db: SqliteMemoryDb, vector: list[float], k: int, *, filters: list | None) -> float:
+async def time_db(
+    db: SqliteMemoryDb, vector: list[float], k: int, *, filters: list | None, text: str = ""
+) -> float:
     started = time.perf_counter()
-    results = await db.search(INDEX, query_text="", query_vector=vector, filters=filters, limit=k)
+    results = await db.search(INDEX, query_text=text, query_vector=vector, filters=filters, limit=k)
     elapsed = time.perf_counter() - started
     assert len(results) == k, f"expected {k} results, got {len(results)}"
     return elapsed
