@@ -63,7 +63,7 @@ class PdfDecoder:
 
         sections: list[Section] = []
         failed_pages: list[int] = []
-        fonts_checked: set[int] = set()
+        fonts_checked: dict[int, object] = {}
         for number in range(1, page_count + 1):
             try:
                 page = pages[number - 1]

@@ -28,16 +28,17 @@ _SYMBOL_CMAP_OFFSET = 0xF000
 _MAX_BFCHAR_ENTRIES = 100
 
 
-def add_missing_unicode_maps(page: Any, *, file_name: str, page_number: int, done: set[int]) -> None:
+def add_missing_unicode_maps(page: Any, *, file_name: str, page_number: int, done: dict[int, Any]) -> None:
     """Add a `/ToUnicode` map to each symbolic TrueType font of `page` that needs one.
 
-    `done` carries the ids of font objects already handled, because pages share fonts.
+    `done` maps the ids of font objects already handled to the objects, because
+    pages share fonts. Holding the objects keeps their ids from being reused.
     """
     for font in _page_fonts(page):
         key = id(font)
         if key in done:
             continue
-        done.add(key)
+        done[key] = font
         if not _needs_unicode_map(font):
             continue
 

@@ -322,6 +322,7 @@ def test_extract_every_km_sample(corpus_dir: Path) -> None:
 
 
 @pytest.mark.corpus
+@pytest.mark.slow
 def test_extract_every_contoso_file(corpus_dir: Path) -> None:
     extracted = _extract_folder(corpus_dir / "contoso")
     assert sorted(extracted) == sorted(CONTOSO_PHRASES)
