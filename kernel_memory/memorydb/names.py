@@ -9,9 +9,10 @@ from kernel_memory.errors import InvalidRequestError
 DEFAULT_INDEX = "default"
 MAX_INDEX_NAME_LENGTH = 128
 
-# Lowercase letters, digits, dash and underscore, starting with a letter or digit: a name
-# that SQLite, Azure AI Search (after its prefix) and URLs all take unchanged.
-_INDEX_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+# Azure AI Search's rule for index names (its REST API "Naming rules" page): lowercase letters,
+# digits, '-' and '_', starting with a letter or digit, no two '-' or '_' in a row. The SQLite
+# memory DB applies it too, so an index moves between the two unchanged.
+_INDEX_NAME = re.compile(r"[a-z0-9](?:[-_]?[a-z0-9])*[-_]?")
 
 
 def normalize_index_name(name: str | None) -> str:
@@ -31,6 +32,6 @@ def normalize_index_name(name: str | None) -> str:
     if not _INDEX_NAME.fullmatch(cleaned):
         raise InvalidRequestError(
             f"index name {name!r} is invalid: use lowercase letters, digits, '-' and '_', "
-            "starting with a letter or digit"
+            "starting with a letter or digit, with no two '-' or '_' in a row"
         )
     return cleaned

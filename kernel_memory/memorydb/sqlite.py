@@ -4,7 +4,7 @@ Vector search is exact: numpy computes the cosine similarity of the query with
 every vector of the index that passes the filters, from a float32 matrix kept in
 memory per index. The matrix follows this process's writes in place. Each
 index also stores a generation number that every write raises, so a search
-sees when another process wrote and only then reloads the matrix.
+detects when another process wrote and only then reloads the matrix.
 
 Relevance, always 0..1:
 - vector search: cosine similarity (negative values reported as 0), as in
@@ -81,9 +81,10 @@ T = TypeVar("T")
 # (a second process on the same file) waits for one page at a time, not the whole delete.
 DELETE_PAGE_SIZE = 500
 
-# A term in at least half of all full-text rows gets an IDF of zero in FTS5's bm25 (clamped to
-# 1e-6), so it changes no ranking, yet scoring its matches dominates the time of a query on a
-# large index. Keyword search leaves such terms out once there are this many rows.
+# FTS5's bm25 replaces the IDF of a term in at least half of all rows, log((N - n + 0.5) / (n + 0.5))
+# <= 0, with 1e-6 (ext/fts5/fts5_aux.c in SQLite), so such a term moves a score by about 2e-6 at
+# most. Scoring its matches still dominates the time of a query on a large index, so keyword
+# search leaves such terms out once there are this many rows.
 _COMMON_TERM_MIN_ROWS = 2000
 
 
@@ -230,7 +231,7 @@ class SqliteMemoryDb:
             message = str(error)
             if "locked" in message or "busy" in message:
                 raise TransientError(
-                    f"memory DB {self.path} is locked by another writer: {message}; retry later"
+                    f"memory DB {self.path} is locked by another writer ({message}): retry later"
                 ) from error
             raise PermanentError(f"memory DB {self.path} failed: {message}") from error
         except sqlite3.DatabaseError as error:
@@ -245,7 +246,8 @@ class SqliteMemoryDb:
             # each connection is used by its own thread.
             connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             connection.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
-            # In WAL mode NORMAL cannot corrupt the file; a power loss may only drop the last commits.
+            # In WAL mode NORMAL cannot corrupt the file, but a power loss may undo the last commits
+            # (SQLite's documentation of PRAGMA synchronous).
             connection.execute("PRAGMA synchronous = NORMAL")
             self._local.connection = connection
             with self._connections_lock:

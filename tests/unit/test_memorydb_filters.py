@@ -58,6 +58,11 @@ def test_index_name_lowercased() -> None:
     assert normalize_index_name(" My-Index_2 ") == "my-index_2"
 
 
+@pytest.mark.parametrize("name", ["a", "a-", "km-docs_2024", "0_1-2"])
+def test_index_name_valid(name: str) -> None:
+    assert normalize_index_name(name) == name
+
+
 def test_index_name_invalid_names_the_value() -> None:
     with pytest.raises(InvalidRequestError, match="team's"):
         normalize_index_name("team's")
