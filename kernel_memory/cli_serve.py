@@ -37,6 +37,8 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         settings.storage.type,
         settings.memory_db.type,
     )
+    # The worker polls every queue about once a second; the Azure SDK would log each of those requests.
+    logging.getLogger("azure").setLevel(max(logging.WARNING, logging.getLogger("azure").getEffectiveLevel()))
     app = create_app(settings, run_worker=True)
     config = uvicorn.Config(app, host=host, port=port, lifespan="on", log_level="info", proxy_headers=False)
     uvicorn.Server(config).run()
