@@ -306,20 +306,21 @@ class SqliteMemoryDb:
             return [name for (name,) in connection.execute("SELECT name FROM indexes ORDER BY name")]
 
     def _delete_index(self, index: str) -> None:
+        sql = "SELECT row_id, text FROM records WHERE index_name = :index_name LIMIT :page"
+        parameters = {"index_name": index, "page": DELETE_PAGE_SIZE}
         deleted = 0
         while True:
+            while page := self._delete_selected(index, sql, parameters):
+                deleted += page
             with self._write_lock, self._write() as connection:
-                rows = connection.execute(
-                    "SELECT row_id, text FROM records WHERE index_name = ? LIMIT ?",
-                    (index, DELETE_PAGE_SIZE),
-                ).fetchall()
-                if not rows:
-                    # Same transaction as the check, so no record added meanwhile is left behind.
-                    connection.execute("DELETE FROM indexes WHERE name = ?", (index,))
-                    break
-                delete_rows(connection, rows)
-                bump_generation(connection, index)
-                deleted += len(rows)
+                # Checked in the transaction that drops the index, so a record another
+                # process added meanwhile is deleted in the next round, not left behind.
+                if connection.execute(
+                    "SELECT 1 FROM records WHERE index_name = ? LIMIT 1", (index,)
+                ).fetchone():
+                    continue
+                connection.execute("DELETE FROM indexes WHERE name = ?", (index,))
+                break
 
         with self._matrix_lock:
             self._matrices.pop(index, None)
@@ -363,49 +364,40 @@ class SqliteMemoryDb:
     def _delete(self, index: str, record_ids: list[str]) -> None:
         if not record_ids:
             return
-        with self._write_lock:
-            with self._write() as connection:
-                generation = index_generation(connection, index)
-                if generation is None:
-                    return
-                rows = connection.execute(
-                    "SELECT row_id, text FROM records WHERE index_name = ? "
-                    "AND id IN (SELECT value FROM json_each(?))",
-                    (index, json.dumps(record_ids, ensure_ascii=False)),
-                ).fetchall()
-                if not rows:
-                    return
-                delete_rows(connection, rows)
-                new_generation = bump_generation(connection, index)
-            self._forget_rows(index, generation, new_generation, [row_id for row_id, _ in rows])
-
-        logger.debug("deleted %d records from index %s", len(rows), index)
+        deleted = self._delete_selected(
+            index,
+            "SELECT row_id, text FROM records WHERE index_name = :index_name "
+            "AND id IN (SELECT value FROM json_each(:ids))",
+            {"index_name": index, "ids": json.dumps(record_ids, ensure_ascii=False)},
+        )
+        logger.debug("deleted %d records from index %s", deleted, index)
 
     def _delete_by_filter(self, index: str, filters: list[FilterPairs]) -> int:
+        sql = f"SELECT row_id, text FROM records WHERE row_id IN ({MATCHING_ROW_IDS_SQL}) LIMIT :page"
         parameters = {"index_name": index, "filters": filters_parameter(filters), "page": DELETE_PAGE_SIZE}
         deleted = 0
-        while True:
-            with self._write_lock:
-                with self._write() as connection:
-                    generation = index_generation(connection, index)
-                    if generation is None:
-                        break
-                    rows = connection.execute(
-                        f"SELECT row_id, text FROM records WHERE row_id IN ({MATCHING_ROW_IDS_SQL}) LIMIT :page",
-                        parameters,
-                    ).fetchall()
-                    if not rows:
-                        break
-                    delete_rows(connection, rows)
-                    new_generation = bump_generation(connection, index)
-                self._forget_rows(index, generation, new_generation, [row_id for row_id, _ in rows])
-            deleted += len(rows)
+        while page := self._delete_selected(index, sql, parameters):
+            deleted += page
 
         logger.info("deleted %d records matching %s from index %s", deleted, filters, index)
         return deleted
 
-    def _forget_rows(self, index: str, old_generation: int, new_generation: int, row_ids: list[int]) -> None:
-        self._update_matrix(index, old_generation, new_generation, lambda matrix: matrix.delete(row_ids))
+    def _delete_selected(self, index: str, select_sql: str, parameters: dict[str, Any]) -> int:
+        """Delete the records that `select_sql` returns as (row id, text) in one transaction; return how many."""
+        with self._write_lock:
+            with self._write() as connection:
+                generation = index_generation(connection, index)
+                if generation is None:
+                    return 0
+                rows = connection.execute(select_sql, parameters).fetchall()
+                if not rows:
+                    return 0
+                delete_rows(connection, rows)
+                new_generation = bump_generation(connection, index)
+
+            row_ids = [row_id for row_id, _ in rows]
+            self._update_matrix(index, generation, new_generation, lambda matrix: matrix.delete(row_ids))
+        return len(rows)
 
     def _update_matrix(
         self,
