@@ -141,9 +141,7 @@ class SqliteMemoryDb:
         self._common_terms: dict[str, tuple[int, bool]] = {}
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = self._connection()
-        connection.execute("PRAGMA journal_mode = WAL")
-        ensure_schema(connection, path=str(self.path))
+        self._translated(self._open)
 
     # ------------------------------------------------------------------ port
 
@@ -238,6 +236,12 @@ class SqliteMemoryDb:
             raise PermanentError(
                 f"memory DB {self.path} failed: {error}; check that the file is a memory DB and not damaged"
             ) from error
+
+    def _open(self) -> None:
+        connection = self._connection()
+        # WAL lets searches read while another connection or process writes.
+        connection.execute("PRAGMA journal_mode = WAL")
+        ensure_schema(connection, path=str(self.path))
 
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kernel_memory.errors import InvalidRequestError, NotFoundError
+from kernel_memory.errors import InvalidRequestError, NotFoundError, PermanentError
 from kernel_memory.memorydb.sqlite import SqliteMemoryDb
 from kernel_memory.models import MemoryRecord
 
@@ -637,3 +637,10 @@ async def test_full_text_row_count_follows_writes(db: SqliteMemoryDb) -> None:
         stored = connection.execute("SELECT value FROM meta WHERE key = 'fts_rows'").fetchone()[0]
         texts = connection.execute("SELECT COUNT(*) FROM records WHERE text IS NOT NULL").fetchone()[0]
     assert stored == texts == 8
+
+
+def test_open_file_that_is_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("not a database, " * 100, encoding="utf-8")
+    with pytest.raises(PermanentError, match="notes.txt"):
+        SqliteMemoryDb(path)
