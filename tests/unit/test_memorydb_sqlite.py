@@ -83,11 +83,11 @@ async def test_filter_or_between_filters(tagged_db: SqliteMemoryDb) -> None:
     assert await ids_matching(tagged_db, filters) == {"menu", "report"}
 
 
-async def test_filter_value_with_comma_is_one_value(tagged_db: SqliteMemoryDb) -> None:
+async def test_filter_comma_is_one_value(tagged_db: SqliteMemoryDb) -> None:
     assert await ids_matching(tagged_db, [{"colors": ["red,white"]}]) == {"flag"}
 
 
-async def test_filter_value_with_quote_matches_exactly(tagged_db: SqliteMemoryDb) -> None:
+async def test_filter_quote_matches_exactly(tagged_db: SqliteMemoryDb) -> None:
     assert await ids_matching(tagged_db, [{"period": ["Q1'24"]}]) == {"menu", "flag"}
     assert await ids_matching(tagged_db, [{"file": ["Team's Menu.pdf"]}]) == {"menu"}
     assert await ids_matching(tagged_db, [{"file": ["Team's Menu"]}]) == set()
@@ -169,13 +169,13 @@ async def test_vector_search_no_limit(db: SqliteMemoryDb) -> None:
     assert len(results) == 20
 
 
-async def test_vector_search_negative_cosine_reported_as_zero(db: SqliteMemoryDb) -> None:
+async def test_vector_search_negative_cosine_is_zero(db: SqliteMemoryDb) -> None:
     await db.upsert(INDEX, [record("opposite", [-1, 0, 0])])
     results = await db.search(INDEX, query_text="", query_vector=[1, 0, 0])
     assert [r.relevance for r in results] == [0.0]
 
 
-async def test_vector_search_skips_records_without_vector(db: SqliteMemoryDb) -> None:
+async def test_vector_search_skips_missing_vectors(db: SqliteMemoryDb) -> None:
     await db.upsert(INDEX, [record("plain", None, "no vector"), record("a", unit(1, 0, 0))])
     results = await db.search(INDEX, query_text="", query_vector=[1, 0, 0])
     assert [r.record.id for r in results] == ["a"]
@@ -471,7 +471,7 @@ async def test_delete_index_removes_everything(tagged_db: SqliteMemoryDb) -> Non
     assert len(await tagged_db.search("other", query_text="lunch", query_vector=None)) == 1
 
 
-async def test_delete_index_then_recreate_with_other_size(tagged_db: SqliteMemoryDb) -> None:
+async def test_delete_index_then_recreate(tagged_db: SqliteMemoryDb) -> None:
     await tagged_db.search(INDEX, query_text="", query_vector=[1, 0, 0])
     await tagged_db.delete_index(INDEX)
     await tagged_db.create_index(INDEX, 2)
