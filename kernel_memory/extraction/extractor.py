@@ -99,6 +99,11 @@ def _detect(data: bytes, *, file_name: str, declared: str | None) -> str:
     if not data:
         raise EmptyFileError(f"file is empty: {file_name}")
     detected = mime.detect_mime_type(data, file_name=file_name, declared=declared)
+    if detected in mime.OLE_TYPES and mime.is_encrypted_office_file(data):
+        raise UnsupportedContentError(
+            f"unsupported file type: {file_name!r} is a password-protected Office file; "
+            "remove the password in its application and upload it again"
+        )
     if detected not in SUPPORTED_MIME_TYPES:
         raise UnsupportedContentError(_unsupported_message(file_name, detected))
     return detected

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+import zlib
 from pathlib import PurePosixPath
 
 from kernel_memory.extraction.encoding import decode_text, utf16_byte_order
@@ -39,6 +40,7 @@ DOC = "application/msword"
 XLS = "application/vnd.ms-excel"
 PPT = "application/vnd.ms-powerpoint"
 OLE_STORAGE = "application/x-ole-storage"
+OLE_TYPES = frozenset({DOC, XLS, PPT, OLE_STORAGE})
 
 PNG = "image/png"
 JPEG = "image/jpeg"
@@ -189,21 +191,29 @@ def _sniff_zip(data: bytes, *, claims: list[str]) -> str:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = archive.namelist()
-            content_types = archive.read("[Content_Types].xml") if "[Content_Types].xml" in names else b""
-    except (zipfile.BadZipFile, OSError, EOFError):
-        # A truncated package: keep a claimed Office type so its decoder reports the damage.
+            macro_enabled = _declares_macros(archive) if "[Content_Types].xml" in names else False
+    except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError, ValueError):
+        # A damaged package: keep a claimed Office type so its decoder reports the damage.
         office_claims = [claim for claim in claims if claim in (DOCX, XLSX, XLSM, PPTX)]
         return office_claims[0] if office_claims else ZIP
 
-    if not content_types:
+    if "[Content_Types].xml" not in names:
         return ZIP
     if any(name.startswith("word/") for name in names):
         return DOCX
     if any(name.startswith("xl/") for name in names):
-        return XLSM if b"macroEnabled" in content_types else XLSX
+        return XLSM if macro_enabled else XLSX
     if any(name.startswith("ppt/") for name in names):
         return PPTX
     return ZIP
+
+
+def _declares_macros(archive: zipfile.ZipFile) -> bool:
+    try:
+        return b"macroEnabled" in archive.read("[Content_Types].xml")
+    except (zipfile.BadZipFile, zlib.error, NotImplementedError, OSError, EOFError):
+        # A damaged part list is the decoder's to report; the part names still tell the type.
+        return False
 
 
 def _sniff_ole(data: bytes, *, claims: list[str]) -> str:
@@ -219,6 +229,15 @@ def _sniff_ole(data: bytes, *, claims: list[str]) -> str:
         if claim in (DOC, XLS, PPT):
             return claim
     return OLE_STORAGE
+
+
+def is_encrypted_office_file(data: bytes) -> bool:
+    """Tell whether an OLE2 file is a password-protected Word, Excel or PowerPoint file.
+
+    Office encrypts a .docx, .xlsx or .pptx into an OLE2 file whose "EncryptedPackage" stream
+    holds the package, so such a file no longer starts like a ZIP.
+    """
+    return "EncryptedPackage".encode("utf-16-le") in data
 
 
 def _is_bmp(data: bytes) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -19,7 +20,9 @@ def check_package(data: bytes, *, file_name: str, kind: str) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             total = sum(info.file_size for info in archive.infolist())
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
+    except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError, ValueError) as error:
+        # A damaged central directory can point before the start of the file (ValueError) or name
+        # a ZIP version that Python does not read (NotImplementedError).
         raise PermanentError(
             f"cannot read {kind} file {file_name!r}: it is not a valid ZIP package ({error}); "
             "the file is damaged or has the wrong extension"
@@ -34,14 +37,27 @@ def check_package(data: bytes, *, file_name: str, kind: str) -> None:
 @contextmanager
 def translate_errors(*, file_name: str, kind: str) -> Iterator[None]:
     """Turn the errors that damaged packages cause in the Office libraries into `PermanentError`."""
+    from xml.etree.ElementTree import ParseError
+
     from lxml.etree import XMLSyntaxError
 
+    damaged = (zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError, KeyError, ValueError)
     try:
         yield
-    except (zipfile.BadZipFile, KeyError, ValueError, XMLSyntaxError, EOFError) as error:
+    except (*damaged, XMLSyntaxError, ParseError) as error:
         # A KeyError means a part named in the relationships is missing. A ValueError means a wrong
-        # content type, or a malformed value that the library could not convert.
+        # content type, or a malformed value that the library could not convert. A zlib.error means
+        # a part's compressed data is damaged, and a NotImplementedError a ZIP feature that Python
+        # does not read. ParseError comes from openpyxl, which parses sheets with ElementTree.
         raise PermanentError(
-            f"cannot read {kind} file {file_name!r}: {type(error).__name__}: {error}; "
-            f"the file is damaged, or is not a {kind} file; open and save it again in its application"
+            f"cannot read {kind} file {file_name!r}: {_error_name(error)}: {error}; "
+            f"the file is damaged or is not a valid {kind} file: open it in its application and save it again"
         ) from error
+
+
+def _error_name(error: BaseException) -> str:
+    """Return the error's class name, qualified by its module unless built in (`zlib.error`, `KeyError`)."""
+    error_type = type(error)
+    if error_type.__module__ == "builtins":
+        return error_type.__qualname__
+    return f"{error_type.__module__}.{error_type.__qualname__}"

@@ -43,10 +43,24 @@ _MIN_VERTICAL_RUN = 3
 
 
 def _pdf_errors() -> tuple[type[BaseException], ...]:
-    """Errors pypdf raises on damaged files; besides its own, plain Python errors from broken structures."""
+    """Return the errors pypdf raises on damaged files.
+
+    Besides its own, pypdf lets plain Python errors from broken structures through, and
+    NotImplementedError for a stream filter whose name is damaged.
+    """
     from pypdf.errors import PyPdfError
 
-    return (PyPdfError, ValueError, KeyError, TypeError, IndexError, AttributeError, struct.error, zlib.error)
+    return (
+        PyPdfError,
+        ValueError,
+        KeyError,
+        TypeError,
+        IndexError,
+        AttributeError,
+        NotImplementedError,
+        struct.error,
+        zlib.error,
+    )
 
 
 class PdfDecoder:

@@ -109,6 +109,12 @@ def test_extract_legacy_doc_case(cases_dir: Path) -> None:
         extract_bytes(data, file_name="legacy.doc")
 
 
+def test_extract_password_protected_office_file() -> None:
+    data = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + "EncryptedPackage".encode("utf-16-le") + b"\x00" * 64
+    with pytest.raises(UnsupportedContentError, match="'budget.xlsx' is a password-protected Office file"):
+        extract_bytes(data, file_name="budget.xlsx")
+
+
 async def test_extract_file_unsupported_case(cases_dir: Path) -> None:
     data = (cases_dir / "unsupported.xyz").read_bytes()
     with pytest.raises(UnsupportedContentError, match="unsupported file type"):

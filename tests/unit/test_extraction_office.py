@@ -281,6 +281,19 @@ def test_excel_hostile_case_exact(cases_dir: Path) -> None:
     }
 
 
+def test_excel_damaged_part_data_fails_permanently() -> None:
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    workbook.active["A1"] = "x" * 5000
+    data = bytearray(_xlsx_bytes(workbook))
+    # Damage the compressed bytes of the sheet, leaving the ZIP directory intact.
+    start = data.index(b"xl/worksheets/sheet1.xml") + len("xl/worksheets/sheet1.xml")
+    data[start + 10 : start + 40] = b"\xff" * 30
+    with pytest.raises(PermanentError, match="cannot read Excel file 'damaged.xlsx'"):
+        extract_bytes(bytes(data), file_name="damaged.xlsx")
+
+
 def test_excel_damaged_package_fails_permanently() -> None:
     from openpyxl import Workbook
 
