@@ -212,7 +212,7 @@ def _declares_macros(archive: zipfile.ZipFile) -> bool:
     try:
         return b"macroEnabled" in archive.read("[Content_Types].xml")
     except (zipfile.BadZipFile, zlib.error, NotImplementedError, OSError, EOFError):
-        # A damaged part list is the decoder's to report; the part names still tell the type.
+        # The decoder reports a damaged part list; the part names alone still give the type.
         return False
 
 
@@ -235,7 +235,7 @@ def is_encrypted_office_file(data: bytes) -> bool:
     """Tell whether an OLE2 file is a password-protected Word, Excel or PowerPoint file.
 
     Office encrypts a .docx, .xlsx or .pptx into an OLE2 file whose "EncryptedPackage" stream
-    holds the package, so such a file no longer starts like a ZIP.
+    contains the package, so such a file no longer starts like a ZIP.
     """
     return "EncryptedPackage".encode("utf-16-le") in data
 
