@@ -28,10 +28,18 @@ SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", type=Path, default=SHARED_DIR / "corpus", help="folder with contoso/ and km-samples/")
-    parser.add_argument("--cases", type=Path, default=SHARED_DIR / "cases", help="folder of hostile case files")
-    parser.add_argument("--megabytes", type=float, default=20.0, help="corpus size in millions of characters (default 20)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--corpus", type=Path, default=SHARED_DIR / "corpus", help="folder with contoso/ and km-samples/"
+    )
+    parser.add_argument(
+        "--cases", type=Path, default=SHARED_DIR / "cases", help="folder of hostile case files"
+    )
+    parser.add_argument(
+        "--megabytes", type=float, default=20.0, help="corpus size in millions of characters (default 20)"
+    )
     parser.add_argument("--max-tokens", type=int, default=1000, help="chunk size in tokens (default 1000)")
     parser.add_argument("--overlap-tokens", type=int, default=100, help="overlap in tokens (default 100)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each side (default 3)")
@@ -71,7 +79,9 @@ def main() -> None:
 
     counts = [tokenizer.count(chunk.text) for chunk in chunks]
     over = sum(1 for count in counts if count > arguments.max_tokens)
-    print(f"max chunk tokens: {max(counts, default=0)} of {arguments.max_tokens}; chunks over the limit: {over}")
+    print(
+        f"max chunk tokens: {max(counts, default=0)} of {arguments.max_tokens}; chunks over the limit: {over}"
+    )
     print(f"U+FFFD in chunks of the case files: {count_replacement_chars(arguments.cases, arguments)}")
 
 

@@ -1,10 +1,11 @@
-"""Where text may be cut: boundary levels, from markdown headings down to words, and exact-count cuts.
+"""Cut positions in text: boundary levels, from markdown headings down to words, and exact-count cuts.
 
 A cut is a character offset `p`: the left part is `text[:p]`, the right part
-`text[p:]`. Cuts at whitespace are placed so the whitespace stays with the
-token it belongs to: a paragraph or line break ends the left part (the cut is
-after the last newline), while the space before a word starts the right part
-(the cut is before the space, since tiktoken encodes " word" as one piece).
+`text[p:]`. Cuts at whitespace keep the whitespace with the token it belongs
+to. A paragraph or line break ends the left part, because the cut is after the
+last newline. The space before a word starts the right part, because tiktoken
+encodes " word" as one piece, so a chunk cut inside a paragraph may begin with
+a space.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from enum import IntEnum
 
 
 class Level(IntEnum):
-    """How good a cut is; higher is better."""
+    """Cut quality, from a cut between words up to a cut before a markdown heading; higher is better."""
 
     WORD = 1
     CLAUSE = 2
@@ -29,13 +30,16 @@ class Level(IntEnum):
 _PARAGRAPH = re.compile(r"\n[^\S\n]*\n(?:[^\S\n]*\n)*")
 # Any newline followed by more text on a later line: the cut is after the newline.
 _NEWLINE = re.compile(r"\n(?=[^\S\r\n]*\S)")
-# A markdown ATX heading at the start of a line (up to 3 spaces of indent, 1 to 6 '#').
-_HEADING = re.compile(r"(?<=\n)(?=[ ]{0,3}#{1,6}(?:[ \t]|\r?\n|$))")
+# A markdown ATX heading at the start of a line: up to 3 spaces of indent, then 1 to 6 '#'.
+# The cut is after the newline, which the pattern matches so that the regex engine can skip ahead fast.
+_HEADING = re.compile(r"\n(?=[ ]{0,3}#{1,6}(?:[ \t]|\r?\n|$))")
 # A fence line of a markdown code block: ``` or ~~~, up to 3 spaces of indent.
 _FENCE = re.compile(r"^[ ]{0,3}(`{3,}|~{3,})", re.MULTILINE)
 # End of a sentence in space-separated scripts: the cut is before the space,
 # and the next word must not start with a lowercase ASCII letter (skips "e.g. foo").
-_SENTENCE_SPACED = re.compile(r"""[.!?\u2026\u203d\u0964\u061f\u06d4]+["'\u201d\u2019\u00bb)\]]*(?=[ \t]+(?![a-z])\S)""")
+_SENTENCE_SPACED = re.compile(
+    r"""[.!?\u2026\u203d\u0964\u061f\u06d4]+["'\u201d\u2019\u00bb)\]]*(?=[ \t]+(?![a-z])\S)"""
+)
 # End of a sentence in scripts written without spaces (CJK): the cut is after the mark.
 _SENTENCE_UNSPACED = re.compile(r"[\u3002\uff01\uff1f\uff61\uff0e]+[\u300d\u300f\u201d\u2019\uff09)]*(?=\S)")
 _CLAUSE_SPACED = re.compile(r"""[,;:)\]}\u2014\u2013]["'\u201d\u2019]*(?=[ \t]+\S)""")
@@ -45,8 +49,8 @@ _WORD_SPACE = re.compile(r"[ \t](?=\S)")
 _HORIZONTAL_SPACE_RUN = re.compile(r"[^\S\r\n]*")
 
 # A line break counts as a real line end (LINE) unless it looks like a hard wrap
-# inside a sentence, as PDF text extraction leaves: the line ends without
-# punctuation and the next one starts in lowercase. A wrap counts as a WORD cut.
+# inside a sentence, as PDF text extraction leaves them (see _is_wrap). A wrap
+# counts as a WORD cut.
 _LINE_FINAL_PUNCTUATION = frozenset(".!?:;\u2026\u3002\uff01\uff1f\"'\u201d\u2019)]}|*`")
 # A line at least this long that ends without punctuation is taken for a layout wrap, not a title.
 _WRAPPED_LINE_CHARS = 40
@@ -143,7 +147,9 @@ class BoundaryFinder:
                 continue
             if position < low:
                 return None
-            if self._allowed(position, allowed_block) and not (level is Level.LINE and self._is_wrap(position)):
+            if self._allowed(position, allowed_block) and not (
+                level is Level.LINE and self._is_wrap(position)
+            ):
                 return position
         return None
 
@@ -177,7 +183,7 @@ class BoundaryFinder:
                 return []
             # A '#' line inside a code block is a comment, not a heading.
             return [
-                m.start() for m in _HEADING.finditer(text, scan_start, scan_end) if self.block_at(m.start()) == -1
+                m.end() for m in _HEADING.finditer(text, scan_start, scan_end) if self.block_at(m.end()) == -1
             ]
         if level is Level.PARAGRAPH:
             # No lookahead here, so stop at `high`: a blank run longer than the window still yields a cut.
@@ -206,7 +212,10 @@ class BoundaryFinder:
         in lowercase, is read as one sentence going on.
         """
         text = self.text
-        # Skip the newline and trailing spaces of the previous line; a long blank stretch is no wrap.
+        if self._blocks and self.block_at(line_start) != -1:
+            # Code is never wrapped by a page layout.
+            return False
+        # Skip the newline and trailing spaces of the previous line. A long blank stretch is no wrap.
         previous = line_start - 1
         stop = max(-1, line_start - 64)
         while previous > stop and text[previous].isspace():
@@ -218,7 +227,10 @@ class BoundaryFinder:
         if next_char_at < len(text) and text[next_char_at].islower():
             return True
         # No newline in the previous _WRAPPED_LINE_CHARS characters: the line is that long at least.
-        return previous >= _WRAPPED_LINE_CHARS and text.rfind("\n", previous - _WRAPPED_LINE_CHARS, previous) == -1
+        return (
+            previous >= _WRAPPED_LINE_CHARS
+            and text.rfind("\n", previous - _WRAPPED_LINE_CHARS, previous) == -1
+        )
 
 
 def _merged(spaced: re.Pattern[str], unspaced: re.Pattern[str], text: str, start: int, end: int) -> list[int]:

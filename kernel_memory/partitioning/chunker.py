@@ -11,9 +11,9 @@ One exception: whitespace that cannot share a chunk with any text (a blank
 stretch longer than a whole chunk) is left out, since a chunk of blank text
 carries nothing. Whitespace-only input gives no chunk at all.
 
-Every chunk's own token count, overlap included, is at most `max_tokens`.
-Counts come from one encoding pass over the whole text (see token_offsets);
-a chunk whose edges are not proven exact cuts is re-encoded to check it.
+Every chunk's token count, overlap included, is at most `max_tokens`. Counts
+come from one encoding pass over the whole text (see token_offsets). A chunk
+whose edges are not proven exact cuts is re-encoded to check its count.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ MIN_MAX_TOKENS = 4
 
 # Cut levels tried in order, each with the share of the chunk's new tokens that
 # must come before the cut. A paragraph break in the first half of the budget
-# loses to a line or sentence end later on, so chunks stay well filled; a word
-# cut is taken anywhere, since only a cut inside a word is worse.
+# loses to a line or sentence end later on, so chunks stay well filled. A word
+# cut is taken anywhere, because only a cut inside a word is worse.
 _CUT_LEVELS: tuple[tuple[Level, float], ...] = (
     (Level.HEADING, 0.3),
     (Level.PARAGRAPH, 0.5),
@@ -82,9 +82,11 @@ def partition_sections(
 ) -> list[Chunk]:
     """Split the sections of a file (pages, slides) into chunks that record the section numbers they span.
 
+    Chunks are numbered from 0, as Kernel Memory numbers partitions.
+
     Args:
-        sections: the file's sections in order; they are joined with SECTION_SEPARATOR.
-        max_tokens: the most tokens a chunk may have, its overlap included.
+        sections: the file's sections in order, joined with SECTION_SEPARATOR.
+        max_tokens: maximum tokens per chunk, its overlap included.
         overlap_tokens: about how many tokens of the previous chunk each chunk repeats first; 0 for none.
         tokenizer: counts tokens; defaults to cl100k_base.
         markdown: also cut before headings and keep fenced code blocks whole when they fit.
@@ -149,7 +151,7 @@ def _check_limits(max_tokens: int, overlap_tokens: int) -> None:
 
 
 class _SectionIndex:
-    """Where each section's text (without its surrounding whitespace) lies in the joined text."""
+    """Offsets of each section's text, without its surrounding whitespace, in the joined text."""
 
     def __init__(self) -> None:
         self.starts: list[int] = []
@@ -208,7 +210,7 @@ class _Splitter:
         self.finder = BoundaryFinder(text, markdown=markdown)
         self.levels = _CUT_LEVELS if markdown else _CUT_LEVELS[1:]
         self.content_end = _content_end(text)
-        # Slices re-encoded because an edge was not an exact cut; a measure of how often estimates were checked.
+        # Number of slices re-encoded because an edge was not an exact cut.
         self.recounts = 0
 
     def split(self) -> list[tuple[int, int, int, int]]:
@@ -242,7 +244,9 @@ class _Splitter:
             spans[-1] = self._with_blank_tail(*spans[-1])
         return spans
 
-    def _with_blank_tail(self, start: int, own_start: int, end: int, token_count: int) -> tuple[int, int, int, int]:
+    def _with_blank_tail(
+        self, start: int, own_start: int, end: int, token_count: int
+    ) -> tuple[int, int, int, int]:
         """Extend the last chunk over the blank text after it, dropping its overlap if that makes it fit."""
         length = len(self.text)
         for candidate_start in (start, own_start):
@@ -257,7 +261,8 @@ class _Splitter:
         text = self.text
         next_text = _SPACE_RUN.match(text, own_start).end()
         budget = self.max_tokens // 2
-        # Binary search for the longest blank tail within budget; a token spans at most a few dozen spaces.
+        # Binary search for the longest blank tail within budget. The search window assumes that a
+        # token covers at most 64 blank characters; a longer tail is cut at the window start.
         low, high = max(own_start, next_text - 64 * self.max_tokens), next_text
         while low < high:
             middle = (low + high) // 2
@@ -302,7 +307,7 @@ class _Splitter:
         text = self.text
         if limit >= len(text):
             return len(text)
-        if text[limit:].isspace():
+        if limit >= self.content_end:
             # All the remaining text fits but its blank tail does not: leave the last word for a final
             # chunk, which can then take the tail too.
             if self.content_end - 1 <= own_start:
@@ -338,7 +343,10 @@ class _Splitter:
         if block != -1:
             return block
         following = finder.next_block(own_start)
-        if following != -1 and not self.text[own_start : finder.block_bounds(following)[0]].strip():
+        if (
+            following != -1
+            and _SPACE_RUN.match(self.text, own_start).end() >= finder.block_bounds(following)[0]
+        ):
             return following
         return -1
 
@@ -379,7 +387,11 @@ class _Splitter:
         """Count the tokens of text[start:end]: by offsets when both edges are exact cuts, else by encoding."""
         offsets = self.offsets
         text = self.text
-        if is_exact_cut(text, start) and is_exact_cut(text, end) and not offsets.crosses_forced_seam(start, end):
+        if (
+            is_exact_cut(text, start)
+            and is_exact_cut(text, end)
+            and not offsets.crosses_forced_seam(start, end)
+        ):
             return offsets.tokens_before(end) - offsets.tokens_before(start)
         self.recounts += 1
         return self.tokenizer.count(text[start:end])

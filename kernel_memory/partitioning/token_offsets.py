@@ -1,10 +1,10 @@
 """Token end offsets of a whole text, in characters, from one encoding pass.
 
-The chunker asks "how many tokens lie between offsets a and b" thousands of
-times. Encoding every candidate slice would cost a full encoding per question,
-so the text is encoded once (in blocks, on a thread pool, since tiktoken
-releases the GIL) and each token's end is mapped to a character offset. A
-question then costs one binary search.
+The chunker counts the tokens between two offsets thousands of times.
+Encoding every candidate slice would cost a full encoding per count, so the
+text is encoded once (in blocks, on a thread pool, since tiktoken releases the
+GIL) and each token's end is mapped to a character offset. A count then costs
+two binary searches.
 
 A token may end inside a multi-byte character (an emoji split over two
 tokens). Such an end maps to the offset after that character and is marked
@@ -32,7 +32,9 @@ _SEAM_SEARCH_CHARS = 1 << 16
 class TokenOffsets:
     """Character offset where each token of a text ends, with helpers to count tokens between offsets."""
 
-    def __init__(self, ends: np.ndarray, clean: np.ndarray | None, forced_seams: list[int], length: int) -> None:
+    def __init__(
+        self, ends: np.ndarray, clean: np.ndarray | None, forced_seams: list[int], length: int
+    ) -> None:
         # ends[i] is the offset just after token i, rounded up to a character boundary.
         self.ends = ends
         # clean[i] is False where token i ends inside a character; None when every end is clean.

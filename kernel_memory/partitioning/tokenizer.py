@@ -38,16 +38,10 @@ _CL100K_PATTERN = (
     r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
     r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
 )
-_O200K_PATTERN = "|".join(
-    [
-        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-        r"""\p{N}{1,3}""",
-        r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
-        r"""\s*[\r\n]+""",
-        r"""\s+(?!\S)""",
-        r"""\s+""",
-    ]
+_O200K_PATTERN = (
+    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?"""
+    r"""|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?"""
+    r"""|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 )
 _ENCODINGS: dict[str, tuple[str, dict[str, int]]] = {
     "cl100k_base": (
@@ -68,7 +62,7 @@ _cache_lock = threading.Lock()
 
 
 class Tokenizer:
-    """Count, encode and decode tokens of one tiktoken encoding, treating every string as ordinary text."""
+    """Token counter, encoder and decoder for one tiktoken encoding; every string is ordinary text to it."""
 
     def __init__(
         self,
@@ -100,10 +94,10 @@ class Tokenizer:
     def character_tables(self) -> tuple[np.ndarray, np.ndarray]:
         """Return two arrays indexed by token id, built once, for mapping tokens to character offsets.
 
-        The first counts the characters that start inside each token (its
-        bytes that are not UTF-8 continuation bytes); the second tells whether
-        a token's first byte is a continuation byte, that is whether the token
-        starts inside a character that an earlier token began.
+        The first is the number of characters that start inside each token:
+        its bytes that are not UTF-8 continuation bytes. The second is True
+        where a token's first byte is a continuation byte, so the token starts
+        inside a character that an earlier token began.
         """
         if self._character_tables is None:
             import numpy as np

@@ -13,10 +13,33 @@ from kernel_memory.models import Chunk, Section
 from kernel_memory.partitioning import SECTION_SEPARATOR, get_tokenizer, partition_sections, partition_text
 from kernel_memory.partitioning.tokenizer import Tokenizer
 
-WORDS = (
-    "plan coverage provider network claim deductible premium employee benefit dental vision "
-    "the a of and to in is for with Northwind Contoso health care service"
-).split()
+WORDS = [
+    "plan",
+    "coverage",
+    "provider",
+    "network",
+    "claim",
+    "deductible",
+    "premium",
+    "employee",
+    "benefit",
+    "dental",
+    "vision",
+    "the",
+    "a",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "for",
+    "with",
+    "Northwind",
+    "Contoso",
+    "health",
+    "care",
+    "service",
+]
 
 
 def join_back(chunks: Sequence[Chunk]) -> str:
@@ -37,7 +60,12 @@ def without_some_blanks(joined: str, source: str) -> bool:
 
 
 def check_chunks(
-    chunks: Sequence[Chunk], source: str, *, max_tokens: int, tokenizer: Tokenizer, blank_may_drop: bool = False
+    chunks: Sequence[Chunk],
+    source: str,
+    *,
+    max_tokens: int,
+    tokenizer: Tokenizer,
+    blank_may_drop: bool = False,
 ) -> None:
     """Assert the invariants every chunking must keep, one cause per assert."""
     if blank_may_drop:
@@ -116,7 +144,15 @@ def test_chunker_random_prose_invariants(tokenizer: Tokenizer) -> None:
 
 def test_chunker_random_characters_invariants(tokenizer: Tokenizer) -> None:
     # Hostile mixtures: multi-token characters, CJK, whitespace kinds, fences and headings.
-    alphabet = list("ab 漢字。，🧪Ωé\u0301\n\t.!#`~/'") + ["\n\n", "```", "\r\n", "  ", "# ", "<|endoftext|>", "\u3000"]
+    alphabet = list("ab 漢字。，🧪Ωé\u0301\n\t.!#`~/'") + [
+        "\n\n",
+        "```",
+        "\r\n",
+        "  ",
+        "# ",
+        "<|endoftext|>",
+        "\u3000",
+    ]
     rng = random.Random(11)
     for case in range(300):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 400)))

