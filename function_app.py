@@ -3,10 +3,10 @@
 - HTTP functions: Kernel Memory's API, one function per route, through the
   HTTP streams extension (FastAPI request and response types), so uploads
   stream in and `/ask` with `stream: true` streams server-sent events out.
-  Auth level ANONYMOUS: the handlers check the API key themselves
-  (`KM_HTTP__API_KEY1`/`KM_HTTP__API_KEY2` in the header `KM_HTTP__API_KEY_HEADER`),
-  which Kernel Memory's clients already send; function keys would need a
-  second header they do not know. For Entra ID, turn on App Service
+  The auth level is ANONYMOUS because the handlers check the API key
+  themselves (`KM_HTTP__API_KEY1`/`KM_HTTP__API_KEY2` in the header
+  `KM_HTTP__API_KEY_HEADER`), which Kernel Memory's clients already send.
+  Function keys would need a second header that those clients do not send. For Entra ID, turn on App Service
   authentication in front. host.json sets `routePrefix` to "" so the routes
   are `/upload`, `/ask`, ... as in Kernel Memory. `GET /` is not registered:
   the host serves its own page there.

@@ -5,11 +5,11 @@ are created on the first invocation and shared by every later one in the same
 worker process, so a cold start pays only for importing this module.
 
 Blobs dropped into the inbox container (`KM_STORAGE__INBOX_CONTAINER`) are
-imported as documents. The blob path names them, `{index}/{documentId}/{file}`,
-`{index}/{file}` or `{file}` (the document id then comes from the file name),
-and blob metadata may override: `index`, `document_id`, `steps` (comma
-separated) and `tags`, a JSON object such as `{"user": ["ann"], "period": "Q1"}`
-(metadata is ASCII, so write other characters as JSON `\\u` escapes).
+imported as documents, named by their path: `{index}/{documentId}/{file}`,
+`{index}/{file}` or `{file}`, where the document id then comes from the file
+name. Blob metadata may override `index`, `document_id`, `steps` (comma
+separated) and `tags`, a JSON object such as `{"user": ["ann"], "period": "Q1"}`.
+Metadata is ASCII, so other characters go in as JSON `\\u` escapes.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ async def handle_poison_queue_message(step: str, message: func.QueueMessage) -> 
 
 
 def _message_body(step: str, message: func.QueueMessage) -> dict[str, Any] | None:
-    """Return the JSON body; the host has already decoded it as host.json `messageEncoding` says."""
+    """Return the JSON body, which the host has already decoded as host.json `messageEncoding` sets."""
     from kernel_memory.queues.encoding import decode_message
 
     try:

@@ -1,10 +1,10 @@
 """Queue worker of `kernel-memory serve`: polls every step queue and its poison queue, as the Functions host would.
 
-One polling task per queue receives a batch, runs each message through the
-same handler as the queue-triggered functions (kernel_memory/step_messages.py)
-and applies the host's delivery rules: a message is deleted when it is done,
-made visible again after a backoff when it failed with deliveries left, and
-moved to `{queue}-poison` after `max_dequeue_count` deliveries. While a step
+One polling task per queue receives a batch and runs each message through the
+same handler as the queue-triggered functions (kernel_memory/step_messages.py).
+It applies the host's delivery rules. A message is deleted when it is done, made
+visible again after a backoff when it failed with deliveries left, and moved to
+`{queue}-poison` after `max_dequeue_count` deliveries. While a step
 runs, its message's visibility timeout is renewed at half its length, so a
 long step is not delivered to another consumer. `stop()` lets the current
 messages finish, then the tasks exit.
@@ -13,11 +13,10 @@ messages finish, then the tasks exit.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kernel_memory.errors import ConcurrencyError
 from kernel_memory.queues import poison_queue_name, queue_name_for
@@ -31,6 +30,7 @@ from kernel_memory.step_messages import (
 
 if TYPE_CHECKING:
     from kernel_memory.memory import Memory
+    from kernel_memory.pipeline.orchestrator import Dispatcher
     from kernel_memory.queues.azure_queue import AzureQueueClient
 
 logger = logging.getLogger(__name__)
@@ -74,16 +74,27 @@ class QueueWorker:
         self._max_poll = queue_settings.poll_interval_seconds
         self._retry_delay = retry_delay_seconds
         self._stopping = asyncio.Event()
+        # One event per step queue, set to end a poller's idle wait at once: on stop, or when
+        # this process has just sent a message to that queue.
+        self._wake: dict[str, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.stats = WorkerStats()
 
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        """Start one polling task per step queue and per poison queue, in the running event loop."""
+        """Start one polling task per step queue and per poison queue, in the running event loop.
+
+        The memory's dispatcher is wrapped so that a message this process sends
+        wakes the poller of its queue at once, instead of after its idle wait.
+        """
         if self._tasks:
             return
         loop = asyncio.get_running_loop()
+        self._wake = {step: asyncio.Event() for step in self._steps}
+        pipeline = self._memory.pipeline
+        if pipeline.dispatcher is not None and not isinstance(pipeline.dispatcher, _WakingDispatcher):
+            pipeline.dispatcher = _WakingDispatcher(pipeline.dispatcher, self)
         for step in self._steps:
             queue_name = queue_name_for(step, self._prefix)
             self._tasks.append(
@@ -103,6 +114,14 @@ class QueueWorker:
     def stop(self) -> None:
         """Ask the polling tasks to exit after the messages they hold are done."""
         self._stopping.set()
+        for event in self._wake.values():
+            event.set()
+
+    def wake(self, step: str) -> None:
+        """Poll the queue of `step` now: this process has just sent a message to it."""
+        event = self._wake.get(step)
+        if event is not None:
+            event.set()
 
     async def wait(self) -> None:
         """Wait until every polling task has exited; re-raise a task's unexpected error."""
@@ -123,6 +142,7 @@ class QueueWorker:
 
     async def _poll(self, step: str, queue_name: str, *, poison: bool) -> None:
         delay = self._min_poll
+        wake = asyncio.Event() if poison else self._wake[step]
         while not self._stopping.is_set():
             try:
                 messages = await self._consumer.receive(
@@ -132,12 +152,12 @@ class QueueWorker:
                 logger.warning(
                     "receiving from %s failed, polling again in %.1f s: %s", queue_name, self._max_poll, error
                 )
-                await self._sleep(self._max_poll)
+                await self._sleep(wake, self._max_poll)
                 continue
 
             if not messages:
-                await self._sleep(delay)
-                delay = min(delay * 2, self._max_poll)
+                woken = await self._sleep(wake, delay)
+                delay = self._min_poll if woken else min(delay * 2, self._max_poll)
                 continue
             delay = self._min_poll
             # The batch finishes even when stop() is called meanwhile: a started step is never abandoned.
@@ -145,9 +165,16 @@ class QueueWorker:
                 *(self._handle_safely(step, queue_name, message, poison=poison) for message in messages)
             )
 
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+    async def _sleep(self, wake: asyncio.Event, seconds: float) -> bool:
+        """Wait `seconds`, or less when woken; return whether the wait was cut short."""
+        if self._stopping.is_set():
+            return True
+        try:
+            await asyncio.wait_for(wake.wait(), timeout=seconds)
+        except TimeoutError:
+            return False
+        wake.clear()
+        return True
 
     # ------------------------------------------------------------ one message
 
@@ -259,3 +286,20 @@ class QueueWorker:
 async def _finish_renewal(renewal: asyncio.Task[None], step_done: asyncio.Event) -> None:
     step_done.set()
     await renewal
+
+
+class _WakingDispatcher:
+    """Sends through the wrapped dispatcher, then wakes the worker's poller of that step's queue."""
+
+    def __init__(self, inner: Dispatcher, worker: QueueWorker) -> None:
+        self._inner = inner
+        self._worker = worker
+
+    async def dispatch(self, step: str, body: dict[str, Any]) -> None:
+        await self._inner.dispatch(step, body)
+        self._worker.wake(step)
+
+    async def aclose(self) -> None:
+        close = getattr(self._inner, "aclose", None)
+        if close is not None:
+            await close()

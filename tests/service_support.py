@@ -200,7 +200,7 @@ class Service:
         return counts
 
     async def wait_until_idle(self, *, timeout: float = 60.0) -> None:
-        """Poll until every queue of this test is empty and the worker holds no message."""
+        """Poll until every queue of this test is empty and the worker has no message in progress."""
         deadline = time.monotonic() + timeout
         counts: dict[str, int] = {}
         while time.monotonic() < deadline:

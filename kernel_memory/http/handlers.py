@@ -176,7 +176,7 @@ class ApiHandlers:
         memory = await self._memory()
         download = await memory.download(request.query_params.get("index"), document_id, file_name)
 
-        # Read the first chunk before answering, so a missing blob is a 404, not a broken stream.
+        # Read the first chunk before sending headers, so a missing blob is a 404, not a broken stream.
         chunks = aiter(download.chunks)
         first = await anext(chunks, b"")
         headers = {
@@ -240,7 +240,7 @@ class ApiHandlers:
 
 
 async def _ask_stream(memory: Memory, query: MemoryQuery) -> Response:
-    """Answer as server-sent events: one `data:` line per MemoryAnswer piece, then `data: [DONE]`."""
+    """Stream the answer as server-sent events: one `data:` line per MemoryAnswer piece, then `data: [DONE]`."""
     pieces = aiter(
         memory.ask_stream(
             query.question, index=query.index, filters=query.filters, min_relevance=_min_relevance(query)

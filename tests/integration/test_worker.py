@@ -206,7 +206,7 @@ async def test_serve_stops_gracefully_on_sigterm(tmp_path, azurite_connection_st
         "KM_QUEUE__AZURE__CONNECTION_STRING": azurite_connection_string,
         "KM_QUEUE__POLL_INTERVAL_SECONDS": "0.2",
     }
-    # The log goes to a file: a pipe nobody reads while the test waits would fill up and block the server.
+    # The log goes to a file, because an unread pipe would fill up and block the server.
     log_path = tmp_path / "serve.log"
     log = log_path.open("w", encoding="utf-8")
     process = subprocess.Popen(  # noqa: ASYNC220 - a child process for the whole test, not awaited I/O

@@ -1,7 +1,7 @@
 """function_app.py: what it registers, and each function invoked as the host would invoke it.
 
 The queue tests send step messages through our real producer encoding into a
-list that stands in for Azure Storage, decode them as the host does under
+list in place of Azure Storage, decode them as the host does under
 host.json `messageEncoding`, and call the registered functions with
 `azure.functions` QueueMessage objects.
 """

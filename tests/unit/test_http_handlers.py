@@ -160,7 +160,7 @@ async def test_upload_invalid_index_is_400(client):
     assert response.status_code == 400
 
 
-async def test_upload_over_limit_content_length_is_413_before_reading(tmp_path):
+async def test_upload_content_length_over_limit(tmp_path):
     settings = local_settings(tmp_path, http={"max_upload_bytes": 1000})
     memory = build_memory(settings)
     handlers = ApiHandlers(settings, _provider(memory))
