@@ -1,1 +1,1 @@
-"""http"""
+"""The HTTP API: handlers shared by `kernel-memory serve` and the Functions app, auth, uploads, problem details."""
