@@ -47,6 +47,8 @@ _CLAUSE_UNSPACED = re.compile(r"[\uff0c\u3001\uff1b\uff1a](?=\S)")
 # The last space or tab before a word: the cut is before it.
 _WORD_SPACE = re.compile(r"[ \t](?=\S)")
 _HORIZONTAL_SPACE_RUN = re.compile(r"[^\S\r\n]*")
+# Characters scanned beyond a range so that lookaheads and runs ending at its edges still match.
+_LOOKAHEAD_CHARS = 8
 
 # A line break counts as a real line end (LINE) unless it looks like a hard wrap
 # inside a sentence, as PDF text extraction leaves them (see _is_wrap). A wrap
@@ -154,17 +156,27 @@ class BoundaryFinder:
         return None
 
     def first_start(self, level: Level, low: int, high: int) -> int | None:
-        """Return the first cut of `level` in [low, high]: where an overlap may begin."""
+        """Return the first cut of `level` in [low, high]: where an overlap may begin (LINE and finer levels)."""
         if low > high:
             return None
-        for position in self._cuts(level, low, high):
-            if position < low:
-                continue
-            if position > high:
-                return None
-            if not (level is Level.LINE and self._is_wrap(position)):
-                return position
-        return None
+        text = self.text
+        scan_end = min(len(text), high + _LOOKAHEAD_CHARS)
+        best: int | None = None
+        for pattern, cut_after in _FIRST_START_PATTERNS[level]:
+            # A match ending at or after `low` may begin a little before it.
+            scan = max(0, low - _LOOKAHEAD_CHARS) if cut_after else low
+            while (match := pattern.search(text, scan, scan_end)) is not None:
+                position = match.end() if cut_after else match.start()
+                scan = match.end()
+                if position < low:
+                    continue
+                if position > high or (best is not None and position >= best):
+                    break
+                if level is Level.LINE and self._is_wrap(position):
+                    continue
+                best = position
+                break
+        return best
 
     def _allowed(self, position: int, allowed_block: int) -> bool:
         if not self._blocks:
@@ -176,8 +188,8 @@ class BoundaryFinder:
         """Return the cuts of `level` near [low, high], sorted; the caller drops those outside."""
         text = self.text
         # Patterns look ahead a few characters past the cut, so scan a little beyond `high`.
-        scan_end = min(len(text), high + 8)
-        scan_start = max(0, low - 8)
+        scan_end = min(len(text), high + _LOOKAHEAD_CHARS)
+        scan_start = max(0, low - _LOOKAHEAD_CHARS)
         if level is Level.HEADING:
             if not self.markdown:
                 return []
@@ -231,6 +243,15 @@ class BoundaryFinder:
             previous >= _WRAPPED_LINE_CHARS
             and text.rfind("\n", previous - _WRAPPED_LINE_CHARS, previous) == -1
         )
+
+
+# Patterns searched by first_start, each with whether the cut is after the match (else before it).
+_FIRST_START_PATTERNS: dict[Level, tuple[tuple[re.Pattern[str], bool], ...]] = {
+    Level.LINE: ((_NEWLINE, True),),
+    Level.SENTENCE: ((_SENTENCE_SPACED, True), (_SENTENCE_UNSPACED, True)),
+    Level.CLAUSE: ((_CLAUSE_SPACED, True), (_CLAUSE_UNSPACED, True)),
+    Level.WORD: ((_WORD_SPACE, False), (_NEWLINE, True)),
+}
 
 
 def _merged(spaced: re.Pattern[str], unspaced: re.Pattern[str], text: str, start: int, end: int) -> list[int]:

@@ -364,15 +364,12 @@ class _Splitter:
 
         # A line or sentence start wins when it keeps at least half the overlap.
         middle = low + (own_start - low) // 2
-        starts = [
-            position
-            for position in (
-                finder.first_start(Level.LINE, low, middle),
-                finder.first_start(Level.SENTENCE, low, middle),
-            )
-            if position is not None
-        ]
-        overlap_start = min(starts) if starts else None
+        overlap_start = finder.first_start(Level.LINE, low, middle)
+        sentence_start = finder.first_start(
+            Level.SENTENCE, low, middle if overlap_start is None else overlap_start
+        )
+        if sentence_start is not None:
+            overlap_start = sentence_start
         for level in (Level.CLAUSE, Level.WORD):
             if overlap_start is None:
                 overlap_start = finder.first_start(level, low, middle if level is Level.CLAUSE else high)

@@ -2,9 +2,12 @@
 
 The chunker counts the tokens between two offsets thousands of times.
 Encoding every candidate slice would cost a full encoding per count, so the
-text is encoded once (in blocks, on a thread pool, since tiktoken releases the
-GIL) and each token's end is mapped to a character offset. A count then costs
-two binary searches.
+text is encoded once and each token's end is mapped to a character offset. A
+count then costs two binary searches.
+
+A long text is encoded in blocks on a thread pool (tiktoken releases the GIL).
+The blocks are read in order as the chunker reaches them, so chunking the
+first blocks runs while later ones are still being encoded.
 
 A token may end inside a multi-byte character (an emoji split over two
 tokens). Such an end maps to the offset after that character and is marked
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import bisect
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -28,65 +31,96 @@ BLOCK_CHARS = 1 << 20
 # How far back from a block's nominal end to look for an exact cut before forcing one.
 _SEAM_SEARCH_CHARS = 1 << 16
 
+# Per block: the character offset after each token, and which of those ends are clean (None: all).
+_BlockEnds = tuple[np.ndarray, np.ndarray | None]
+
 
 class TokenOffsets:
     """Character offset where each token of a text ends, with helpers to count tokens between offsets."""
 
     def __init__(
-        self, ends: np.ndarray, clean: np.ndarray | None, forced_seams: list[int], length: int
+        self,
+        length: int,
+        block_ends: list[int],
+        pending: list[Future[_BlockEnds] | _BlockEnds],
+        forced_seams: list[int],
     ) -> None:
-        # ends[i] is the offset just after token i, rounded up to a character boundary.
-        self.ends = ends
-        # clean[i] is False where token i ends inside a character; None when every end is clean.
-        self.clean = clean
+        self.length = length
         # Block seams that are not exact cuts: token counts across them are estimates.
         self.forced_seams = forced_seams
-        self.length = length
-
-    @property
-    def token_count(self) -> int:
-        return len(self.ends)
+        # Character offset where each block ends, and its encoding, done or running.
+        self._block_ends = block_ends
+        self._pending: list[Future[_BlockEnds] | _BlockEnds | None] = list(pending)
+        # For each block read so far: token ends (offset just after each token, rounded up to a
+        # character boundary), clean flags, and the number of tokens up to the end of the block.
+        self._ends: list[np.ndarray] = []
+        self._clean: list[np.ndarray | None] = []
+        self._token_totals: list[int] = []
 
     @classmethod
     def build(cls, text: str, tokenizer: Tokenizer, *, block_chars: int = BLOCK_CHARS) -> TokenOffsets:
-        """Encode `text` once and record where each token ends."""
+        """Start encoding `text`; the offsets of each block are read when first needed."""
         bounds, forced_seams = _split_blocks(text, block_chars)
         tables = tokenizer.character_tables()
 
-        def encode_block(bound: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None]:
+        def encode_block(bound: tuple[int, int]) -> _BlockEnds:
             start, end = bound
             return _block_ends(text[start:end], start, tokenizer, tables)
 
+        pending: list[Future[_BlockEnds] | _BlockEnds]
         if len(bounds) == 1:
-            results = [encode_block(bounds[0])]
+            pending = [encode_block(bounds[0])]
         else:
-            workers = min(len(bounds), os.cpu_count() or 1)
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tokenize") as pool:
-                results = list(pool.map(encode_block, bounds))
+            pool = ThreadPoolExecutor(max_workers=min(len(bounds), os.cpu_count() or 1))
+            pending = [pool.submit(encode_block, bound) for bound in bounds]
+            # The submitted blocks still run; their threads end once the queue is empty.
+            pool.shutdown(wait=False)
+        return cls(len(text), [end for _, end in bounds], pending, forced_seams)
 
-        ends = np.concatenate([block_ends for block_ends, _ in results]) if results else np.zeros(0, np.int64)
-        clean: np.ndarray | None = None
-        if any(block_clean is not None for _, block_clean in results):
-            clean = np.concatenate(
-                [
-                    block_clean if block_clean is not None else np.ones(len(block_ends), dtype=bool)
-                    for block_ends, block_clean in results
-                ]
-            )
-        return cls(ends, clean, forced_seams, len(text))
+    @property
+    def token_count(self) -> int:
+        self._read_all()
+        return self._token_totals[-1] if self._token_totals else 0
+
+    @property
+    def ends(self) -> np.ndarray:
+        """Offset just after each token, rounded up to a character boundary."""
+        self._read_all()
+        return np.concatenate(self._ends) if self._ends else np.zeros(0, dtype=np.int64)
+
+    @property
+    def clean(self) -> np.ndarray | None:
+        """False where a token ends inside a character; None when every end is clean."""
+        self._read_all()
+        if all(block_clean is None for block_clean in self._clean):
+            return None
+        return np.concatenate(
+            [
+                block_clean if block_clean is not None else np.ones(len(block_ends), dtype=bool)
+                for block_ends, block_clean in zip(self._ends, self._clean, strict=True)
+            ]
+        )
 
     def tokens_before(self, position: int) -> int:
         """Count the tokens that end at or before `position`."""
-        return int(self.ends.searchsorted(position, side="right"))
+        # The first block ending at or after `position` holds the tokens that may end there.
+        block = min(bisect.bisect_left(self._block_ends, position), len(self._block_ends) - 1)
+        while len(self._ends) <= block:
+            self._read_next()
+        before = self._token_totals[block - 1] if block else 0
+        return before + int(self._ends[block].searchsorted(position, side="right"))
 
     def end_of(self, count: int) -> int:
         """Return the character offset where the first `count` tokens end, moved back to a character boundary."""
         if count <= 0:
             return 0
-        if count >= len(self.ends):
+        located = self._locate(count - 1)
+        if located is None:
             return self.length
-        position = int(self.ends[count - 1])
-        if self.clean is not None and not self.clean[count - 1]:
+        block, index = located
+        position = int(self._ends[block][index])
+        block_clean = self._clean[block]
+        if block_clean is not None and not block_clean[index]:
             position -= 1
         return position
 
@@ -94,9 +128,11 @@ class TokenOffsets:
         """Return the character offset where token `index` starts, moved forward to a character boundary."""
         if index <= 0:
             return 0
-        if index > len(self.ends):
+        located = self._locate(index - 1)
+        if located is None:
             return self.length
-        return int(self.ends[index - 1])
+        block, local_index = located
+        return int(self._ends[block][local_index])
 
     def crosses_forced_seam(self, start: int, end: int) -> bool:
         seams = self.forced_seams
@@ -104,6 +140,35 @@ class TokenOffsets:
             return False
         index = bisect.bisect_right(seams, start)
         return index < len(seams) and seams[index] < end
+
+    def _locate(self, token_index: int) -> tuple[int, int] | None:
+        """Return (block, index in block) of token `token_index`, or None past the last token."""
+        while True:
+            block = bisect.bisect_right(self._token_totals, token_index)
+            if block < len(self._token_totals):
+                before = self._token_totals[block - 1] if block else 0
+                return block, token_index - before
+            if not self._read_next():
+                return None
+
+    def _read_next(self) -> bool:
+        """Wait for the next block's encoding and append it; False when every block was read."""
+        block = len(self._ends)
+        if block == len(self._pending):
+            return False
+        item = self._pending[block]
+        assert item is not None
+        block_ends, block_clean = item.result() if isinstance(item, Future) else item
+        self._pending[block] = None
+        self._ends.append(block_ends)
+        self._clean.append(block_clean)
+        previous_total = self._token_totals[-1] if self._token_totals else 0
+        self._token_totals.append(previous_total + len(block_ends))
+        return True
+
+    def _read_all(self) -> None:
+        while self._read_next():
+            pass
 
 
 def _split_blocks(text: str, block_chars: int) -> tuple[list[tuple[int, int]], list[int]]:
