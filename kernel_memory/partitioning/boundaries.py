@@ -42,7 +42,7 @@ _SENTENCE_SPACED = re.compile(
 )
 # End of a sentence in scripts written without spaces (CJK): the cut is after the mark.
 _SENTENCE_UNSPACED = re.compile(r"[\u3002\uff01\uff1f\uff61\uff0e]+[\u300d\u300f\u201d\u2019\uff09)]*(?=\S)")
-_CLAUSE_SPACED = re.compile(r"""[,;:)\]}\u2014\u2013]["'\u201d\u2019]*(?=[ \t]+\S)""")
+_CLAUSE_SPACED = re.compile(r"""[,;:)\]}\u2014\u2013\u060c\u061b]["'\u201d\u2019]*(?=[ \t]+\S)""")
 _CLAUSE_UNSPACED = re.compile(r"[\uff0c\u3001\uff1b\uff1a](?=\S)")
 # The last space or tab before a word: the cut is before it.
 _WORD_SPACE = re.compile(r"[ \t](?=\S)")
@@ -104,10 +104,12 @@ def fenced_blocks(text: str) -> list[tuple[int, int]]:
             opening = match
             continue
         fence = match.group(1)
-        if fence[0] == opening.group(1)[0] and len(fence) >= len(opening.group(1)):
-            line_end = text.find("\n", match.end())
-            end = len(text) if line_end == -1 else line_end + 1
-            blocks.append((opening.start(), end))
+        line_end = text.find("\n", match.end())
+        line_end = len(text) if line_end == -1 else line_end
+        # A closing fence uses the opening character, at least as many times, and nothing else on its line.
+        closes = fence[0] == opening.group(1)[0] and len(fence) >= len(opening.group(1))
+        if closes and not text[match.end() : line_end].strip():
+            blocks.append((opening.start(), min(len(text), line_end + 1)))
             opening = None
     if opening is not None:
         blocks.append((opening.start(), len(text)))
@@ -115,13 +117,15 @@ def fenced_blocks(text: str) -> list[tuple[int, int]]:
 
 
 class BoundaryFinder:
-    """Find the cuts of each level inside a range of one text, optionally reading it as markdown."""
+    """Finder of the cuts of each level inside a range of one text, optionally read as markdown."""
 
     def __init__(self, text: str, *, markdown: bool) -> None:
         self.text = text
         self.markdown = markdown
         self._blocks = fenced_blocks(text) if markdown else []
         self._block_starts = [start for start, _ in self._blocks]
+        # Blocks never overlap, so their ends are sorted too.
+        self._block_ends = [end for _, end in self._blocks]
 
     def block_at(self, position: int) -> int:
         """Return the index of the fenced block with `position` strictly inside it, or -1."""
@@ -190,21 +194,22 @@ class BoundaryFinder:
         # Patterns look ahead a few characters past the cut, so scan a little beyond `high`.
         scan_end = min(len(text), high + _LOOKAHEAD_CHARS)
         scan_start = max(0, low - _LOOKAHEAD_CHARS)
+
         if level is Level.HEADING:
             if not self.markdown:
                 return []
             # A '#' line inside a code block is a comment, not a heading.
-            return [
-                m.end() for m in _HEADING.finditer(text, scan_start, scan_end) if self.block_at(m.end()) == -1
-            ]
+            headings = _HEADING.finditer(text, scan_start, scan_end)
+            return [m.end() for m in headings if self.block_at(m.end()) == -1]
+
         if level is Level.PARAGRAPH:
             # No lookahead here, so stop at `high`: a blank run longer than the window still yields a cut.
             cuts = [m.end() for m in _PARAGRAPH.finditer(text, scan_start, min(len(text), high))]
             if self._blocks:
-                # The line before an opening fence and the line after a closing one end a paragraph too.
-                cuts.extend(edge for block in self._blocks for edge in block if low <= edge <= high)
+                cuts.extend(self._block_edges(low, high))
                 cuts.sort()
             return cuts
+
         if level is Level.LINE:
             # Hard wraps are filtered out by the callers, only for the cuts they look at.
             return [m.end() for m in _NEWLINE.finditer(text, scan_start, scan_end)]
@@ -212,9 +217,18 @@ class BoundaryFinder:
             return _merged(_SENTENCE_SPACED, _SENTENCE_UNSPACED, text, scan_start, scan_end)
         if level is Level.CLAUSE:
             return _merged(_CLAUSE_SPACED, _CLAUSE_UNSPACED, text, scan_start, scan_end)
+
         words = [m.start() for m in _WORD_SPACE.finditer(text, scan_start, scan_end)]
         lines = [m.end() for m in _NEWLINE.finditer(text, scan_start, scan_end)]
         return sorted(words + lines) if lines else words
+
+    def _block_edges(self, low: int, high: int) -> list[int]:
+        """Return the fenced block starts and ends in [low, high], which end paragraphs too."""
+        first_start = bisect.bisect_left(self._block_starts, low)
+        last_start = bisect.bisect_right(self._block_starts, high)
+        first_end = bisect.bisect_left(self._block_ends, low)
+        last_end = bisect.bisect_right(self._block_ends, high)
+        return self._block_starts[first_start:last_start] + self._block_ends[first_end:last_end]
 
     def _is_wrap(self, line_start: int) -> bool:
         """Tell whether the newline ending just before `line_start` is a hard wrap inside a sentence.

@@ -7,9 +7,10 @@ characters, so
 
     chunks[0].text + "".join(c.text[c.overlap:] for c in chunks[1:]) == source text
 
-One exception: whitespace that cannot share a chunk with any text (a blank
-stretch longer than a whole chunk) is left out, since a chunk of blank text
-carries nothing. Whitespace-only input gives no chunk at all.
+One exception: a blank stretch that fits neither at the end of the previous
+chunk nor, within half a chunk, at the start of the next is left out in part,
+because a chunk of only blank text carries nothing. Whitespace-only input
+gives no chunk at all.
 
 Every chunk's token count, overlap included, is at most `max_tokens`. Counts
 come from one encoding pass over the whole text (see token_offsets). A chunk

@@ -79,6 +79,11 @@ def test_fenced_blocks_closed_and_unclosed() -> None:
     assert blocks == [(6, 26), (33, len(text))]
 
 
+def test_fenced_block_closing_fence_has_no_info_string() -> None:
+    text = "```\ncode\n```python\nmore code\n```\nafter\n"
+    assert fenced_blocks(text) == [(0, len(text) - len("after\n"))]
+
+
 def test_fenced_block_needs_matching_fence() -> None:
     text = "````\n```\nstill code\n````\nafter\n"
     assert fenced_blocks(text) == [(0, 25)]
