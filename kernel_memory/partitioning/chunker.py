@@ -10,7 +10,7 @@ characters, so
 One exception: a blank stretch that fits neither at the end of the previous
 chunk nor, within half a chunk, at the start of the next is left out in part,
 because a chunk of only blank text carries nothing. Whitespace-only input
-gives no chunk at all.
+gives no chunk at all, and so does markdown made of nothing but headings.
 
 Every chunk's token count, overlap included, is at most `max_tokens`. Counts
 come from one encoding pass over the whole text (see token_offsets). A chunk
@@ -53,6 +53,8 @@ _CUT_LEVELS: tuple[tuple[Level, float], ...] = (
 )
 
 _SPACE_RUN = re.compile(r"\s*")
+# A markdown line with text that is not an ATX heading.
+_CONTENT_LINE = re.compile(r"^(?![ ]{0,3}#{1,6}(?:[ \t]|\r?$))[^\S\n]*\S", re.MULTILINE)
 
 
 def partition_text(
@@ -96,6 +98,9 @@ def partition_sections(
     tokenizer = tokenizer or get_tokenizer()
     text, section_index = _join_sections(sections)
     if not text or text.isspace():
+        return []
+    if markdown and _CONTENT_LINE.search(text) is None:
+        # Headings alone carry no content to retrieve, so the file counts as empty.
         return []
 
     offsets = TokenOffsets.build(text, tokenizer)

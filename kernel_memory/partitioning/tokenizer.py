@@ -87,6 +87,23 @@ class Tokenizer:
     def count(self, text: str) -> int:
         return len(self.encode_array(text))
 
+    def truncate(self, text: str, max_tokens: int) -> str:
+        """Return the longest prefix of `text` with at most `max_tokens` tokens, cut between characters.
+
+        Unlike `decode(encode(text)[:n])`, this never ends in U+FFFD when the
+        n-th token ends inside a multi-byte character.
+        """
+        tokens = self.encode_array(text)
+        if len(tokens) <= max_tokens:
+            return text
+        head = self.encoding.decode_bytes(tokens[: max(0, max_tokens)].tolist())
+        # The bytes are a prefix of valid UTF-8, so only a partial last character is invalid.
+        prefix = head.decode("utf-8", errors="ignore")
+        # Re-encoding a prefix can merge differently at its end; drop characters until it fits.
+        while prefix and self.count(prefix) > max_tokens:
+            prefix = prefix[:-1]
+        return prefix
+
     def decode(self, ids: Sequence[int]) -> str:
         """Decode token ids; bytes that end inside a UTF-8 character decode as U+FFFD."""
         return self.encoding.decode(list(ids))

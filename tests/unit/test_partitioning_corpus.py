@@ -134,9 +134,13 @@ def test_chunker_whitespace_only_case(cases_dir: Path) -> None:
     assert partition_text(text, max_tokens=100, overlap_tokens=10) == []
 
 
-@pytest.mark.parametrize("markdown", [True, False])
-def test_chunker_headings_only_case(cases_dir: Path, tokenizer: Tokenizer, markdown: bool) -> None:
+def test_chunker_headings_only_case_markdown(cases_dir: Path) -> None:
     text = read_case(cases_dir, "headings-only.md")
-    chunks = partition_text(text, max_tokens=100, overlap_tokens=10, markdown=markdown)
+    assert partition_text(text, max_tokens=100, overlap_tokens=10, markdown=True) == []
+
+
+def test_chunker_headings_only_case_plain_text(cases_dir: Path, tokenizer: Tokenizer) -> None:
+    text = read_case(cases_dir, "headings-only.md")
+    chunks = partition_text(text, max_tokens=100, overlap_tokens=10, markdown=False)
     check_chunks(chunks, text, max_tokens=100, tokenizer=tokenizer)
     assert [chunk.text for chunk in chunks] == [text]

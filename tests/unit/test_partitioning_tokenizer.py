@@ -96,3 +96,21 @@ def test_tokenizer_character_tables_count_characters() -> None:
         raw = tokenizer.encoding.decode_single_token_bytes(token)
         assert starts[token] == sum(1 for byte in raw if byte & 0xC0 != 0x80), raw
         assert begins_inside[token] == (raw[0] & 0xC0 == 0x80), raw
+
+
+def test_tokenizer_truncate_between_characters() -> None:
+    tokenizer = get_tokenizer("cl100k_base")
+    rng = random.Random(6)
+    for _ in range(200):
+        text = "".join(rng.choice(SAMPLES)[rng.randint(0, 20) :][:15] for _ in range(4))
+        limit = rng.randint(0, 12)
+        prefix = tokenizer.truncate(text, limit)
+        assert text.startswith(prefix), (text, limit)
+        assert tokenizer.count(prefix) <= limit, (text, limit)
+        assert "\ufffd" not in prefix
+
+
+def test_tokenizer_truncate_keeps_short_text() -> None:
+    tokenizer = get_tokenizer("cl100k_base")
+    assert tokenizer.truncate("🧪 short", 100) == "🧪 short"
+    assert tokenizer.truncate("🧪🧪🧪", 1) == ""
