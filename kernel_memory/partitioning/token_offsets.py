@@ -112,27 +112,23 @@ class TokenOffsets:
 
     def end_of(self, count: int) -> int:
         """Return the character offset where the first `count` tokens end, moved back to a character boundary."""
-        if count <= 0:
-            return 0
-        located = self._locate(count - 1)
-        if located is None:
-            return self.length
-        block, index = located
-        position = int(self._ends[block][index])
-        block_clean = self._clean[block]
-        if block_clean is not None and not block_clean[index]:
-            position -= 1
-        return position
+        position, clean = self._token_end(count - 1)
+        return position if clean else position - 1
 
     def start_of(self, index: int) -> int:
         """Return the character offset where token `index` starts, moved forward to a character boundary."""
-        if index <= 0:
-            return 0
-        located = self._locate(index - 1)
+        return self._token_end(index - 1)[0]
+
+    def _token_end(self, token_index: int) -> tuple[int, bool]:
+        """Return the rounded-up end of token `token_index` and whether it is clean; 0 before the first token."""
+        if token_index < 0:
+            return 0, True
+        located = self._locate(token_index)
         if located is None:
-            return self.length
-        block, local_index = located
-        return int(self._ends[block][local_index])
+            return self.length, True
+        block, index = located
+        block_clean = self._clean[block]
+        return int(self._ends[block][index]), block_clean is None or bool(block_clean[index])
 
     def crosses_forced_seam(self, start: int, end: int) -> bool:
         seams = self.forced_seams
