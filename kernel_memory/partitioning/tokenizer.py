@@ -88,7 +88,7 @@ class Tokenizer:
         return len(self.encode_array(text))
 
     def truncate(self, text: str, max_tokens: int) -> str:
-        """Return the longest prefix of `text` with at most `max_tokens` tokens, cut between characters.
+        """Return the prefix of `text` that its first `max_tokens` tokens cover, cut back to a character boundary.
 
         Unlike `decode(encode(text)[:n])`, this never ends in U+FFFD when the
         n-th token ends inside a multi-byte character.
