@@ -42,12 +42,8 @@ def embedding_input(title: str, chunk: Chunk) -> str:
 
 
 def _fit_title(title: str, encoding: str) -> str:
-    tokenizer = get_tokenizer(encoding)
-    tokens = tokenizer.encode(title)
     # One token is kept for the blank line between title and chunk.
-    if len(tokens) < TITLE_TOKENS:
-        return title
-    return tokenizer.decode(tokens[: TITLE_TOKENS - 1]).strip()
+    return get_tokenizer(encoding).truncate(title, TITLE_TOKENS - 1).strip()
 
 
 async def run_gen_embeddings(ctx: PipelineContext, state: PipelineState) -> None:

@@ -57,7 +57,7 @@ async def run_summarize(ctx: PipelineContext, state: PipelineState) -> None:
         sections = load_sections(await ctx.storage.read_file(state.index, state.document_id, extract_name))
         text = "\n\n".join(section.text for section in sections)
         summary = await _summarize(ctx, text, tokenizer)
-        summary = tokenizer.decode(tokenizer.encode(summary)[: ctx.embedder.max_input_tokens]).strip()
+        summary = tokenizer.truncate(summary, ctx.embedder.max_input_tokens).strip()
         if not summary:
             file.processed_by.append(STEP)
             continue
@@ -99,9 +99,9 @@ async def _summarize(ctx: PipelineContext, text: str, tokenizer) -> str:
     generator = ctx.text_generator
     if generator.extractive:
         # No language model: the leading sentences of the document stand in for a summary.
-        return tokenizer.decode(tokenizer.encode(text)[:SUMMARY_TOKENS])
+        return tokenizer.truncate(text, SUMMARY_TOKENS)
 
     budget = max(256, generator.max_tokens - SUMMARY_TOKENS - 64)
-    prompt = SUMMARY_PROMPT.format(text=tokenizer.decode(tokenizer.encode(text)[:budget]))
+    prompt = SUMMARY_PROMPT.format(text=tokenizer.truncate(text, budget))
     pieces = [piece async for piece in generator.generate(prompt, max_tokens=SUMMARY_TOKENS, temperature=0.0)]
     return "".join(pieces)
