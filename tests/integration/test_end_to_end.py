@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 from kernel_memory.memory import Memory, UploadedFile
 from kernel_memory.settings import Settings
@@ -21,7 +22,7 @@ def _settings(data_dir: Path) -> Settings:
     return Settings(data_dir=data_dir)
 
 
-@pytest.fixture(scope="module")
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def contoso_memory(tmp_path_factory, corpus_dir):
     """The Contoso corpus imported once, on the embedded defaults."""
     data_dir = tmp_path_factory.mktemp("contoso")
