@@ -42,6 +42,9 @@ RELEVANCE_WEIGHT = 0.2
 EMBEDDING_WEIGHT = 0.35
 # Bonus for a sentence with a number when the question asks for an amount.
 QUANTITY_BONUS = 0.15
+# Sentences scoring under this share of the best sentence's score are left out, even
+# when the budget has room, so a clear answer is not padded with barely related text.
+RELATIVE_SCORE_CUTOFF = 0.45
 # Sentences embedded for the similarity part, taken from the top of the lexical ranking.
 EMBEDDING_CANDIDATES = 32
 # A prefix match ("copay" in "copayment") counts this much of a full match.
@@ -227,6 +230,8 @@ class _Sentence:
     # sentences the terms northwind, health and plus, so a sentence need not repeat
     # the document's subject to match a question that names it.
     source_terms: frozenset[str] = frozenset()
+    # A piece of a sentence that the partitioner cut at the start or end of the fact.
+    fragment: bool = False
 
 
 def fact_from_record(scored: ScoredRecord) -> Fact:
@@ -285,7 +290,9 @@ def _line_blocks(text: str) -> list[str]:
 
 
 def _looks_like_heading(line: str) -> bool:
-    if line[-1] in ".!?。！？,;":
+    # A heading starts with a capital or a number; a short line in lower case is the
+    # start of a sentence cut off by the chunk before it.
+    if line[-1] in ".!?。！？,;" or line[0].islower():
         return False
     words = line.split()
     return len(words) <= 6 and not _CJK_RUN.search(line)
@@ -402,6 +409,21 @@ def _lexical_score(
     return score
 
 
+def _sentences_of(fact_index: int, fact: Fact) -> list[_Sentence]:
+    texts = split_sentences(fact.text)
+    source_terms = _source_terms(fact.source_name)
+    sentences = []
+    for position, text in enumerate(texts):
+        # Chunks start and end wherever the token limit falls, often inside a sentence:
+        # a first piece starting in lower case, or a long last piece without end punctuation.
+        cut_start = position == 0 and text[:1].islower()
+        cut_end = position == len(texts) - 1 and text[-1] not in ".!?:;。！？\"'”’)" and len(text.split()) > 6
+        sentences.append(
+            _Sentence(fact_index, position, text, tuple(terms_of(text)), source_terms, cut_start or cut_end)
+        )
+    return sentences
+
+
 def _source_terms(source_name: str) -> frozenset[str]:
     stem = source_name.rsplit(".", 1)[0] if "." in source_name else source_name
     return frozenset(terms_of(stem.replace("_", " ").replace("-", " ")))
@@ -477,11 +499,7 @@ class ExtractiveTextGenerator:
             yield "\n" + line
 
     async def _answer_lines(self, question: str, facts: Sequence[Fact], *, max_tokens: int) -> list[str]:
-        sentences = [
-            _Sentence(fact_index, position, text, tuple(terms_of(text)), _source_terms(fact.source_name))
-            for fact_index, fact in enumerate(facts)
-            for position, text in enumerate(split_sentences(fact.text))
-        ]
+        sentences = [sentence for index, fact in enumerate(facts) for sentence in _sentences_of(index, fact)]
         if not sentences:
             return []
 
@@ -549,7 +567,15 @@ class ExtractiveTextGenerator:
     ) -> list[tuple[_Sentence, str]]:
         chosen: list[tuple[_Sentence, str]] = []
         seen: set[str] = set()
-        for index in sorted(range(len(sentences)), key=lambda i: (-scores[i], i)):
+        ranked = sorted(range(len(sentences)), key=lambda i: (-scores[i], i))
+        # A piece of a sentence cut off by the chunk's edge reads badly, so it is
+        # quoted only when the facts contain nothing else.
+        whole = [i for i in ranked if not sentences[i].fragment]
+        ranked = whole or ranked
+        cutoff = RELATIVE_SCORE_CUTOFF * scores[ranked[0]]
+        for index in ranked:
+            if scores[index] < cutoff:
+                break
             sentence = sentences[index]
             # Overlapping partitions and near-identical documents repeat sentences; quote each once.
             key = " ".join(sentence.terms) or sentence.text

@@ -101,6 +101,14 @@ def test_split_sentences_heading_is_unit() -> None:
     assert split_sentences(text) == ["In-Network Copays", "For in-network services, copayments are lower."]
 
 
+def test_split_sentences_cut_start_not_heading() -> None:
+    text = "responsibility to ensure that\nemployees are aware of the coverage. Ask HR."
+    assert split_sentences(text) == [
+        "responsibility to ensure that employees are aware of the coverage.",
+        "Ask HR.",
+    ]
+
+
 def test_split_sentences_blank_text() -> None:
     assert split_sentences(" \n\n \t") == []
 
@@ -190,6 +198,29 @@ async def test_extractive_orders_by_fact_then_position(answerer: ExtractiveTextG
     assert lines.index(next(x for x in lines if "Dental" in x)) < lines.index(
         next(x for x in lines if "Vision" in x)
     )
+
+
+async def test_extractive_leaves_out_unrelated(answerer: ExtractiveTextGenerator) -> None:
+    facts = [
+        Fact(
+            "The deductible for Northwind Standard is $2,000 per person. The cafeteria opens at noon.",
+            "standard.pdf",
+            0.8,
+        )
+    ]
+    answer = await answerer.answer("What is the deductible for Northwind Standard?", facts, max_tokens=300)
+    assert "cafeteria" not in answer
+
+
+async def test_extractive_prefers_whole_sentence(answerer: ExtractiveTextGenerator) -> None:
+    fact = Fact(
+        "the employer explains workers compensation coverage to new staff.\n"
+        "The employer explains workers compensation coverage to employees.",
+        "handbook.pdf",
+        0.8,
+    )
+    answer = await answerer.answer("Who explains workers compensation coverage?", [fact], max_tokens=300)
+    assert answer.splitlines()[1].startswith("- The employer explains")
 
 
 async def test_extractive_deduplicates_sentences(answerer: ExtractiveTextGenerator) -> None:
