@@ -550,10 +550,17 @@ class ExtractiveTextGenerator:
             limit = self._embedder.max_input_tokens
             ranked = sorted(range(len(sentences)), key=lambda i: -scores[i])
             candidates = [i for i in ranked[:EMBEDDING_CANDIDATES] if count(sentences[i].text) <= limit]
+            if not candidates:
+                return scores
             query_vector = await self._embedder.embed_query(question)
             vectors = await self._embedder.embed_documents([sentences[i].text for i in candidates])
-            for index, vector in zip(candidates, vectors, strict=True):
-                scores[index] += EMBEDDING_WEIGHT * max(0.0, _cosine(query_vector, vector))
+            similarities = [_cosine(query_vector, vector) for vector in vectors]
+            # Models such as E5 give any two texts a cosine of 0.7 or more, so the
+            # similarities are rescaled to 0..1 among the candidates to tell them apart.
+            low, high = min(similarities), max(similarities)
+            span = high - low or 1.0
+            for index, similarity in zip(candidates, similarities, strict=True):
+                scores[index] += EMBEDDING_WEIGHT * (similarity - low) / span
         return scores
 
     def _choose(

@@ -261,6 +261,30 @@ async def test_extractive_stream_yields_lines(
     assert "".join(pieces) == await answerer.answer(question, copay_facts, max_tokens=300)
 
 
+async def test_extractive_embedder_breaks_tie() -> None:
+    from kernel_memory.ai.local_embedding import LocalEmbeddingGenerator
+    from kernel_memory.settings import EmbeddingSettings
+
+    facts = [
+        Fact(
+            "The office on the second floor closes at 5 pm on Fridays and on public holidays.", "hr.pdf", 0.8
+        ),
+        Fact(
+            "Primary care visits with a physician cost a $20 copayment at in-network clinics.",
+            "plan.pdf",
+            0.8,
+        ),
+    ]
+    question = "How much do I pay to see a doctor?"
+    without = await ExtractiveTextGenerator(Settings()).answer(question, facts, max_tokens=60)
+    embedder = LocalEmbeddingGenerator(EmbeddingSettings())
+    with_embedder = await ExtractiveTextGenerator(Settings(), embedder=embedder).answer(
+        question, facts, max_tokens=60
+    )
+    assert "office" in without
+    assert "$20" in with_embedder
+
+
 def test_extractive_generate_raises(answerer: ExtractiveTextGenerator) -> None:
     with pytest.raises(PermanentError, match="needs the question and the facts"):
         answerer.generate("Facts: ... Question: ...", max_tokens=100, temperature=0.0)
