@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 # Fixtures of the fakes of external services, such as `fake_openai`, for every test.
-pytest_plugins = ["tests.fakes.openai_server"]
+pytest_plugins = ["tests.fakes.openai_server", "tests.fakes.ai_search_server"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = Path(os.environ.get("KM_TEST_SHARED_DIR", REPO_ROOT.parent / "shared"))

@@ -31,10 +31,12 @@ def build_memory_db(settings: Settings) -> MemoryDb:
         )
 
     if memory_db_type == "azure_ai_search":
-        # TODO: build the Azure AI Search adapter here once it exists.
-        raise PermanentError(
-            "the Azure AI Search adapter is not available yet: set KM_MEMORY_DB__TYPE=sqlite "
-            "to use the embedded SQLite memory DB"
+        from kernel_memory.memorydb.azure_search import AzureSearchMemoryDb
+
+        search_settings = settings.memory_db.azure_ai_search
+        logger.info(
+            "memory DB: Azure AI Search %s, index prefix %r", search_settings.endpoint, search_settings.index_prefix
         )
+        return AzureSearchMemoryDb(search_settings)
 
     raise PermanentError(f"memory DB type {memory_db_type!r} is unknown: use 'sqlite' or 'azure_ai_search'")

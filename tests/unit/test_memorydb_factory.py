@@ -30,7 +30,7 @@ def test_factory_sqlite_path_in_data_dir(tmp_path: Path) -> None:
         memory_db.close()
 
 
-def test_factory_azure_ai_search_not_available(tmp_path: Path) -> None:
+def test_factory_azure_ai_search_without_endpoint(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, memory_db=MemoryDbSettings(type="azure_ai_search"))
-    with pytest.raises(PermanentError, match="not available yet"):
+    with pytest.raises(PermanentError, match="no endpoint"):
         build_memory_db(settings)
