@@ -68,6 +68,7 @@ _MAX_STALE_ROUNDS = 20
 
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _ENCODED_KEY_PREFIX = "k="
+_SEARCH_OPERATORS = re.compile(r'[\\+\-&|!(){}\[\]^"~*?:/]')
 _RECORD_FIELDS = [ID_FIELD, VECTOR_FIELD, TAGS_FIELD, PAYLOAD_FIELD]
 
 
@@ -85,6 +86,15 @@ def decode_key(key: str) -> str:
         return key
     encoded = key[len(_ENCODED_KEY_PREFIX) :]
     return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode("utf-8")
+
+
+def escape_search_text(text: str) -> str:
+    """Escape the operators of the simple query syntax, so the user's words are searched as words.
+
+    Without this, "C++" or an unbalanced '"' in a question changes or breaks the query
+    (Azure AI Search documentation, "Simple query syntax", section "Escaping search operators").
+    """
+    return _SEARCH_OPERATORS.sub(r"\\\g<0>", text)
 
 
 def similarity_from_score(score: float) -> float:
@@ -285,10 +295,14 @@ class AzureSearchMemoryDb:
         service_index = self._service_index(index)
         keys = [{ID_FIELD: encode_key(record_id)} for record_id in record_ids]
         for start in range(0, len(keys), MAX_BATCH_DOCUMENTS):
-            async with self._translated(service_index, "delete"):
-                results = await self._documents(service_index).delete_documents(
-                    keys[start : start + MAX_BATCH_DOCUMENTS]
-                )
+            try:
+                async with self._translated(service_index, "delete"):
+                    results = await self._documents(service_index).delete_documents(
+                        keys[start : start + MAX_BATCH_DOCUMENTS]
+                    )
+            except NotFoundError:
+                # Nothing to delete in an index that does not exist, as in the SQLite memory DB.
+                return
             _raise_for_failures(results, service_index, "delete")
         logger.debug("deleted %d records from index %s", len(keys), service_index)
 
@@ -367,7 +381,7 @@ class AzureSearchMemoryDb:
         hits = await self._search_all(
             service_index,
             action="search",
-            search_text=text or None,
+            search_text=escape_search_text(text) if text else None,
             vector_queries=vector_queries,
             odata=odata,
             limit=limit,
@@ -404,23 +418,30 @@ class AzureSearchMemoryDb:
         return [record for record, _ in hits]
 
     async def count(self, index: str, *, filters: Sequence[MemoryFilter] | None = None) -> int:
+        """Count the records matching the filters; 0 for an index that does not exist."""
         service_index = self._service_index(index)
-        async with self._translated(service_index, "count"):
-            results = await self._documents(service_index).search(
-                search_text="*",
-                filter=tag_filter(normalize_filters(filters)),
-                include_total_count=True,
-                top=0,
-                select=[ID_FIELD],
-            )
-            return int(await results.get_count() or 0)
+        try:
+            async with self._translated(service_index, "count"):
+                results = await self._documents(service_index).search(
+                    search_text="*",
+                    filter=tag_filter(normalize_filters(filters)),
+                    include_total_count=True,
+                    top=0,
+                    select=[ID_FIELD],
+                )
+                return int(await results.get_count() or 0)
+        except NotFoundError:
+            return 0
 
     async def _keys(self, service_index: str, odata: str | None, *, top: int) -> list[str]:
-        async with self._translated(service_index, "find records"):
-            results = await self._documents(service_index).search(
-                search_text="*", filter=odata, top=top, select=[ID_FIELD]
-            )
-            return [document[ID_FIELD] async for document in results]
+        try:
+            async with self._translated(service_index, "find records"):
+                results = await self._documents(service_index).search(
+                    search_text="*", filter=odata, top=top, select=[ID_FIELD]
+                )
+                return [document[ID_FIELD] async for document in results]
+        except NotFoundError:
+            return []
 
     async def _search_all(
         self,
@@ -432,29 +453,55 @@ class AzureSearchMemoryDb:
         odata: str | None,
         limit: int | None,
     ) -> list[tuple[MemoryRecord, float]]:
-        """Run one search in pages of at most PAGE_SIZE; return the records with their `@search.score`."""
+        """Run one search in pages of at most PAGE_SIZE; return the records with their `@search.score`.
+
+        An index that does not exist has no records, as in the SQLite memory DB.
+        """
         hits: list[tuple[MemoryRecord, float]] = []
         while limit is None or len(hits) < limit:
             top = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - len(hits))
-            async with self._translated(service_index, action):
-                results = await self._documents(service_index).search(
-                    # No text means all records; "*" next to a vector query would add a keyword ranking.
+            try:
+                page = await self._search_page(
+                    service_index,
+                    action=action,
                     search_text=search_text,
                     vector_queries=vector_queries,
-                    filter=odata,
-                    select=_RECORD_FIELDS,
+                    odata=odata,
                     top=top,
-                    skip=len(hits) or None,
+                    skip=len(hits),
                 )
-                page = [
-                    (_record(document), float(document.get("@search.score") or 0.0))
-                    async for document in results
-                ]
+            except NotFoundError:
+                return []
             hits.extend(page)
-            # A vector query returns its k neighbours on the first page only.
-            if len(page) < top or vector_queries is not None:
+            # top and skip page through the k nearest neighbours of a vector query too.
+            if len(page) < top:
                 break
         return hits
+
+    async def _search_page(
+        self,
+        service_index: str,
+        *,
+        action: str,
+        search_text: str | None,
+        vector_queries: list[Any] | None,
+        odata: str | None,
+        top: int,
+        skip: int,
+    ) -> list[tuple[MemoryRecord, float]]:
+        async with self._translated(service_index, action):
+            results = await self._documents(service_index).search(
+                # No text means all records; "*" next to a vector query would add a keyword ranking.
+                search_text=search_text,
+                vector_queries=vector_queries,
+                filter=odata,
+                select=_RECORD_FIELDS,
+                top=top,
+                skip=skip or None,
+            )
+            return [
+                (_record(document), float(document.get("@search.score") or 0.0)) async for document in results
+            ]
 
 
 # ---------------------------------------------------------------------- documents

@@ -256,8 +256,23 @@ async def test_azure_search_get_list_no_limit(db: AzureSearchMemoryDb) -> None:
 
 
 async def test_azure_search_search_missing_index(db: AzureSearchMemoryDb) -> None:
-    with pytest.raises(NotFoundError):
-        await db.search("missing", query_text="", query_vector=_unit(0))
+    assert await db.search("missing", query_text="x", query_vector=_unit(0)) == []
+
+
+async def test_azure_search_count_missing_index(db: AzureSearchMemoryDb) -> None:
+    assert await db.count("missing") == 0
+
+
+async def test_azure_search_delete_in_missing_index(db: AzureSearchMemoryDb) -> None:
+    await db.delete("missing", ["a"])
+    assert await db.delete_by_filter("missing", {"k": ["v"]}) == 0
+
+
+async def test_azure_search_keyword_operators_escaped(db: AzureSearchMemoryDb, fake_ai_search) -> None:
+    await db.upsert(INDEX, [_record("a", _unit(0), "C++ draft notes")])
+    await db.search(INDEX, query_text='C++ (draft "notes', query_vector=None)
+    [(_, _, body)] = fake_ai_search.requests_to("/docs/search.post.search")
+    assert body["search"] == 'C\\+\\+ \\(draft \\"notes'
 
 
 async def test_azure_search_throttled(db: AzureSearchMemoryDb, fake_ai_search) -> None:
@@ -282,3 +297,49 @@ async def test_azure_search_throttling_retried_by_sdk(fake_ai_search) -> None:
         assert await memory_db.count(INDEX) == 0
     finally:
         await memory_db.aclose()
+
+
+# ---------------------------------------------------------------------- pipeline
+
+
+async def test_azure_search_pipeline_import_and_search(tmp_path, fake_openai, fake_ai_search) -> None:
+    from kernel_memory.memory import Memory, UploadedFile
+    from kernel_memory.settings import Settings
+
+    settings = Settings.model_validate(
+        {
+            "data_dir": tmp_path,
+            "memory_db": {
+                "type": "azure_ai_search",
+                "azure_ai_search": {"endpoint": fake_ai_search.url, "api_key": "k"},
+            },
+            "embedding": {
+                "type": "openai",
+                "model": "text-embedding-3-small",
+                "dimensions": 64,
+                "openai": {"endpoint": fake_openai.openai_base_url, "api_key": "test-key"},
+            },
+        }
+    )
+    memory = Memory.from_settings(settings)
+    try:
+        await memory.import_files(
+            [UploadedFile("Team's Menu.pdf.txt", b"Lunch menu with soup and bread.")],
+            document_id="menu",
+            tags={"period": ["Q1'24"]},
+        )
+        await memory.import_files(
+            [UploadedFile("other.txt", b"Parking rules for visitors.")], document_id="other"
+        )
+        await memory.wait_for_pipeline()
+        result = await memory.search("lunch menu soup", filters=[{"period": ["Q1'24"]}])
+        assert [c.document_id for c in result.results] == ["menu"]
+
+        await memory.delete_document("menu")
+        await memory.wait_for_pipeline()
+        stored = fake_ai_search.indexes["default"].documents.values()
+        assert {tag for d in stored for tag in d["tags"] if tag.startswith("__document_id:")} == {
+            "__document_id:other"
+        }
+    finally:
+        await memory.aclose()
