@@ -1,8 +1,8 @@
 """Memory DB on Azure AI Search: one search index per memory index, shared by every Functions instance.
 
 Index schema, following Kernel Memory's Azure AI Search memory:
-- `id`: the key; a record id with only letters, digits, '_' and '-' is stored as is,
-  any other id as "k=" + its base64url form, since keys allow no other characters;
+- `id`: the key. Keys allow only letters, digits, '_', '-' and '=', so a record id made of
+  letters, digits, '_' and '-' is stored as is, and any other id as "k=" + its base64url form;
 - `embedding`: the vector, HNSW with the cosine metric;
 - `tags`: filterable "key:value" strings (see `odata`);
 - `payload`: the record's payload as JSON, neither searchable nor filterable;
@@ -11,8 +11,10 @@ Index schema, following Kernel Memory's Azure AI Search memory:
 Relevance, always 0..1, as in the SQLite memory DB:
 - vector search: cosine similarity. For the cosine metric the service reports
   `@search.score = 1 / (1 + distance)` with `distance = 1 - similarity` (Azure AI Search
-  documentation, "Relevance in vector search", section "Scores in vector search results"),
-  so `similarity = 2 - 1 / score`;
+  documentation, "Relevance in vector search"), so `similarity = 2 - 1 / score`, the
+  conversion Kernel Memory's Azure AI Search memory applies too.
+  NOTE: the fake service of the tests computes its score with the same formula, so only
+  a run against the real service can show a mistake here;
 - keyword search (no query vector): the BM25 score as a fraction of the best match's;
 - hybrid search: the record's cosine similarity, computed from its returned vector,
   while the order stays the service's fused (RRF) order.
@@ -61,8 +63,8 @@ MAX_BATCH_DOCUMENTS = 1000
 MAX_BATCH_BYTES = 15 * 1024 * 1024
 # Largest `top` of one search request.
 PAGE_SIZE = 1000
-# Records that already went may still show in searches for about a second: the index refreshes
-# shortly after a write, so delete_by_filter waits this long between such rounds, this many times.
+# Deleted records may still show in searches until the index refreshes, shortly after a write
+# (an estimate: about a second). delete_by_filter waits this long between such rounds, this many times.
 _REFRESH_WAIT_SECONDS = 0.5
 _MAX_STALE_ROUNDS = 20
 
@@ -91,8 +93,9 @@ def decode_key(key: str) -> str:
 def escape_search_text(text: str) -> str:
     """Escape the operators of the simple query syntax, so the user's words are searched as words.
 
-    Without this, "C++" or an unbalanced '"' in a question changes or breaks the query
-    (Azure AI Search documentation, "Simple query syntax", section "Escaping search operators").
+    Without this, "C++" or an unbalanced '"' in a question changes or breaks the query.
+    The escaped set is Lucene's list of reserved characters, a superset of the simple
+    parser's operators; a backslash before an ordinary character leaves it unchanged.
     """
     return _SEARCH_OPERATORS.sub(r"\\\g<0>", text)
 

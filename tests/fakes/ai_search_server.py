@@ -5,10 +5,11 @@ It serves enough of the REST API (any api-version) for the memory DB adapter:
 - indexes: `PUT`, `GET`, `DELETE /indexes('NAME')` (and `/indexes/NAME`), `GET` and `POST /indexes`
 - documents: `POST /indexes('NAME')/docs/search.index` with `mergeOrUpload`, `upload`, `merge`
   and `delete` actions (200, or 207 with per-key status); `GET /indexes('NAME')/docs/$count`
-- search: `POST /indexes('NAME')/docs/search.post.search` with `search` (any query word matches,
-  scored by occurrences), `vectorQueries` of kind "vector" (brute-force cosine, score
-  1 / (2 - cosine) as the service reports for the cosine metric), both fused by RRF (k 60) when
-  given together, `filter`, `select`, `top`, `skip` and `count`.
+- search: `POST /indexes('NAME')/docs/search.post.search` with `filter`, `select`, `top`,
+  `skip` and `count`. A `search` text matches a document containing any of its words and
+  scores by occurrences. `vectorQueries` of kind "vector" rank by brute-force cosine, scored
+  1 / (2 - cosine) as the service scores the cosine metric. Text and vectors together are
+  fused by reciprocal rank fusion with k 60.
 
 Filters: only the OData subset the adapter writes is understood, `F/any(x: x eq 'literal')`
 joined with `and` / `or` and parentheses, literals with quotes doubled. Anything else,
@@ -39,7 +40,7 @@ _RRF_K = 60
 
 
 class FilterSyntaxError(ValueError):
-    """A filter outside the understood subset, answered with 400."""
+    """A filter outside the supported subset; the fake responds with 400."""
 
 
 @dataclass
@@ -81,7 +82,7 @@ class FakeAISearch:
         self._server.server_close()
 
     def fail_next(self, count: int, *, status: int, headers: dict[str, str] | None = None) -> None:
-        """Answer the next `count` requests with `status` and `headers`."""
+        """Fail the next `count` requests with `status` and `headers`."""
         with self._lock:
             self._faults.extend(Fault(status, dict(headers or {})) for _ in range(count))
 
@@ -214,8 +215,8 @@ class FakeAISearch:
         selected = [f.strip() for f in body["select"].split(",")] if body.get("select") else None
         value = []
         for document, score in page:
-            shown = {k: v for k, v in document.items() if selected is None or k in selected}
-            value.append({"@search.score": score, **shown})
+            fields = {k: v for k, v in document.items() if selected is None or k in selected}
+            value.append({"@search.score": score, **fields})
         response: dict[str, Any] = {"value": value}
         if body.get("count"):
             response["@odata.count"] = len(ranked)
