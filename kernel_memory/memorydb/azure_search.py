@@ -147,8 +147,20 @@ class AzureSearchMemoryDb:
         self._credential: Any = None
         self._index_client: Any = None
         self._search_clients: dict[str, Any] = {}
+        # The loop the clients were built on: an aiohttp session belongs to one event loop,
+        # and one memory DB can outlive a loop (each CLI command runs its own asyncio.run).
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # ------------------------------------------------------------------ clients
+
+    def _follow_loop(self) -> None:
+        """Forget the clients of a previous event loop; their sessions cannot be used or closed here."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._credential = None
+            self._index_client = None
+            self._search_clients = {}
+            self._loop = loop
 
     def _get_credential(self) -> Any:
         if self._credential is None:
@@ -163,6 +175,7 @@ class AzureSearchMemoryDb:
         return self._credential
 
     def _indexes(self) -> Any:
+        self._follow_loop()
         if self._index_client is None:
             from azure.search.documents.indexes.aio import SearchIndexClient
 
@@ -172,6 +185,7 @@ class AzureSearchMemoryDb:
         return self._index_client
 
     def _documents(self, service_index: str) -> Any:
+        self._follow_loop()
         client = self._search_clients.get(service_index)
         if client is None:
             from azure.search.documents.aio import SearchClient
@@ -186,7 +200,10 @@ class AzureSearchMemoryDb:
         return self.index_prefix + normalize_index_name(index)
 
     async def aclose(self) -> None:
-        """Close the HTTP sessions of every client and the credential."""
+        """Close the HTTP sessions of every client and the credential of the current event loop."""
+        if self._loop is not asyncio.get_running_loop():
+            self._follow_loop()
+            return
         clients = list(self._search_clients.values())
         self._search_clients.clear()
         if self._index_client is not None:
@@ -202,6 +219,7 @@ class AzureSearchMemoryDb:
     async def _translated(self, service_index: str, action: str) -> AsyncIterator[None]:
         """Turn the SDK's errors into this package's, naming the index and the action."""
         from azure.core.exceptions import (
+            ClientAuthenticationError,
             HttpResponseError,
             ResourceNotFoundError,
             ServiceRequestError,
@@ -216,6 +234,17 @@ class AzureSearchMemoryDb:
             raise NotFoundError(
                 f"index {service_index!r} does not exist in {SERVICE} {self.endpoint} ({action}): "
                 "create it before using it"
+            ) from error
+        except ClientAuthenticationError as error:
+            if error.status_code is None:
+                # No HTTP status: getting a token failed (no identity available, say), which waiting cannot fix.
+                raise PermanentError(
+                    f"{SERVICE} authentication failed ({action} on index {service_index!r}): {error.message}. "
+                    "Set KM_MEMORY_DB__AZURE_AI_SEARCH__API_KEY, or give this app an identity with the "
+                    "Search Index Data Contributor and Search Service Contributor roles"
+                ) from error
+            raise error_for_status(
+                error.status_code, f"{action} on index {service_index!r}: {error.message}", service=SERVICE
             ) from error
         except HttpResponseError as error:
             status = error.status_code or 500

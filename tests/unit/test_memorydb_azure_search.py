@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import AsyncIterator
 
@@ -345,3 +346,17 @@ async def test_azure_search_pipeline_import_and_search(tmp_path, fake_openai, fa
         }
     finally:
         await memory.aclose()
+
+
+def test_azure_search_outlives_event_loop(fake_ai_search) -> None:
+    memory_db = AzureSearchMemoryDb(AzureAISearchSettings(endpoint=fake_ai_search.url, api_key="k"))
+    asyncio.run(memory_db.create_index(INDEX, 3))
+    asyncio.run(memory_db.upsert(INDEX, [_record("a", _unit(0))]))
+
+    async def count_and_close() -> int:
+        try:
+            return await memory_db.count(INDEX)
+        finally:
+            await memory_db.aclose()
+
+    assert asyncio.run(count_and_close()) == 1
