@@ -69,6 +69,8 @@ class FakeAISearch:
         self.indexes: dict[str, SearchIndexState] = {}
         self.requests: list[tuple[str, str, Any]] = []
         self._faults: list[Fault] = []
+        # Document key -> status of a scripted per-document failure in indexing requests.
+        self.rejected_keys: dict[str, int] = {}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -162,7 +164,9 @@ class FakeAISearch:
             if error:
                 return 400, _error("InvalidDocument", error)
             with self._lock:
-                if kind == "delete":
+                if key in self.rejected_keys:
+                    results.append(_result(key, False, self.rejected_keys[key], "scripted document failure"))
+                elif kind == "delete":
                     state.documents.pop(key, None)
                     results.append(_result(key, True, 200))
                 elif kind == "merge" and key not in state.documents:

@@ -302,6 +302,18 @@ async def test_azure_search_throttling_retried_by_sdk(fake_ai_search) -> None:
         await memory_db.aclose()
 
 
+async def test_azure_search_document_throttled(db: AzureSearchMemoryDb, fake_ai_search) -> None:
+    fake_ai_search.rejected_keys["b"] = 503
+    with pytest.raises(ThrottledError, match="1 of 2 records"):
+        await db.upsert(INDEX, [_record("a", _unit(0)), _record("b", _unit(0))])
+
+
+async def test_azure_search_document_rejected(db: AzureSearchMemoryDb, fake_ai_search) -> None:
+    fake_ai_search.rejected_keys["b"] = 400
+    with pytest.raises(InvalidRequestError, match="'b'"):
+        await db.upsert(INDEX, [_record("a", _unit(0)), _record("b", _unit(0))])
+
+
 # ---------------------------------------------------------------------- pipeline
 
 
