@@ -74,6 +74,21 @@ async def test_azure_search_index_schema(db: AzureSearchMemoryDb, fake_ai_search
     assert algorithm["hnswParameters"]["metric"] == "cosine"
 
 
+async def test_azure_search_create_index_race(db: AzureSearchMemoryDb, fake_ai_search) -> None:
+    # Another instance creates the index between our lookup (404) and our creation (409).
+    fake_ai_search.fail_next(1, status=404)
+    await db.create_index(INDEX, 3)
+    creations = [r for r in fake_ai_search.requests_to("/indexes") if r[0] == "POST"]
+    # The fixture's creation, then ours, which met the existing index.
+    assert len(creations) == 2
+
+
+async def test_azure_search_create_index_race_other_size(db: AzureSearchMemoryDb, fake_ai_search) -> None:
+    fake_ai_search.fail_next(1, status=404)
+    with pytest.raises(InvalidRequestError, match="vector size 3, not 5"):
+        await db.create_index(INDEX, 5)
+
+
 async def test_azure_search_delete_index(db: AzureSearchMemoryDb) -> None:
     await db.delete_index(INDEX)
     await db.delete_index(INDEX)
@@ -163,6 +178,11 @@ async def test_azure_search_vector_order_and_cosine(db: AzureSearchMemoryDb) -> 
 def test_azure_search_score_to_similarity() -> None:
     # The service's cosine score is 1 / (1 + (1 - similarity)).
     assert similarity_from_score(1 / (2 - 0.8)) == pytest.approx(0.8)
+
+
+async def test_azure_search_query_vector_wrong_size(db: AzureSearchMemoryDb) -> None:
+    with pytest.raises(InvalidRequestError, match="dimensions"):
+        await db.search(INDEX, query_text="", query_vector=[1.0, 0.0, 0.0, 0.0])
 
 
 async def test_azure_search_min_relevance_and_limit(db: AzureSearchMemoryDb) -> None:
