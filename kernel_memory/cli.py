@@ -68,14 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "ask":
             sub.add_argument("--stream", action="store_true", help="print the answer as it is written")
         else:
-            sub.add_argument("--limit", type=int, default=-1, help="most results to return")
+            sub.add_argument("--limit", type=int, default=-1, help="maximum number of results (default: the configured search limit)")
 
     status = commands.add_parser("status", help="show a document's pipeline status")
-    status.add_argument("document_id")
+    status.add_argument("document_id", help="the document id (for a file imported without --document-id: its name)")
     status.add_argument("--index")
 
     delete = commands.add_parser("delete", help="delete a document, or a whole index with --all")
-    delete.add_argument("document_id", nargs="?")
+    delete.add_argument("document_id", nargs="?", help="the document to delete")
     delete.add_argument("--index")
     delete.add_argument("--all", action="store_true", help="delete the whole index")
 
@@ -94,6 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not args.verbose:
+        # pypdf warns about every repairable flaw of a PDF; the import result already says what failed.
+        logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         if args.command == "serve":
             from kernel_memory.cli_serve import serve
@@ -176,23 +179,25 @@ async def _import(memory, args: argparse.Namespace) -> int:
     progress = _Progress(len(batches), enabled=not args.json)
     exit_code = EXIT_OK
     for document_id, paths in batches:
-        progress.show(f"importing {paths[0].name}")
+        label = paths[0].name if len(paths) == 1 else f"{document_id} ({len(paths)} files)"
+        progress.show(f"importing {label}")
         try:
             state = await memory.import_paths(
                 paths, index=args.index, document_id=document_id, tags=tags, steps=steps
             )
         except (UnsupportedContentError, InvalidRequestError) as error:
-            # One bad file does not stop a folder import; it is reported and counted.
+            # One bad file does not stop a folder import; it is reported, and the exit code says why.
             results.append({"documentId": document_id, "files": [p.name for p in paths], "error": str(error)})
-            exit_code = EXIT_FAILED
-            progress.advance(f"{paths[0].name}: {error}")
+            if exit_code == EXIT_OK:
+                exit_code = EXIT_UNSUPPORTED if isinstance(error, UnsupportedContentError) else EXIT_INVALID
+            progress.advance(f"{label}: {error}")
             continue
         await memory.wait_for_pipeline()
         state = await memory.get_status(state.index, state.document_id)
         results.append(state.to_status())
-        if state.failed:
+        if state.failed and exit_code == EXIT_OK:
             exit_code = EXIT_FAILED
-        progress.advance(f"{paths[0].name}: {_state_summary(state)}")
+        progress.advance(f"{label}: {_state_summary(state)}")
     progress.close()
 
     if args.json:
@@ -282,6 +287,8 @@ async def _status(memory, args: argparse.Namespace) -> int:
 
 
 async def _delete(memory, args: argparse.Namespace) -> int:
+    if args.all and args.document_id:
+        raise InvalidRequestError("pass a document id or --all, not both")
     if args.all:
         await memory.delete_index(args.index)
         what = f"index {memory.index_name(args.index)}"
