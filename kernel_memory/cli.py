@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     if not args.verbose:
-        # pypdf warns about every repairable flaw of a PDF; the import result already says what failed.
+        # pypdf warns about every repairable flaw of a PDF, and the import result already reports failures.
         logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         if args.command == "serve":
@@ -186,7 +186,7 @@ async def _import(memory, args: argparse.Namespace) -> int:
                 paths, index=args.index, document_id=document_id, tags=tags, steps=steps
             )
         except (UnsupportedContentError, InvalidRequestError) as error:
-            # One bad file does not stop a folder import; it is reported, and the exit code says why.
+            # One bad file does not stop a folder import. It is reported, and the exit code gives the reason.
             results.append({"documentId": document_id, "files": [p.name for p in paths], "error": str(error)})
             if exit_code == EXIT_OK:
                 exit_code = EXIT_UNSUPPORTED if isinstance(error, UnsupportedContentError) else EXIT_INVALID

@@ -92,7 +92,7 @@ TagCollection = dict[str, list[str]]
 
 @dataclass(slots=True)
 class MemoryRecord:
-    """What the memory DB stores per partition."""
+    """A memory DB entry: one partition with its vector, tags and payload."""
 
     id: str
     vector: list[float] | None

@@ -43,7 +43,7 @@ def _answer_template() -> str:
 
 
 def format_fact(scored: ScoredRecord) -> str:
-    """One fact as the prompt shows it: source, pages and relevance, then the text."""
+    """Format one fact for the prompt: source, pages and relevance, then the text."""
     pages = page_numbers(scored)
     where = f";Pages:{','.join(map(str, pages))}" if pages else ""
     header = f"==== [File:{scored.record.payload.get(PAYLOAD_FILE, '')}{where};Relevance:{scored.relevance:.1%}]:"
@@ -81,7 +81,7 @@ class Retriever:
         return SearchResult(query=query, no_result=not results, results=build_citations(index, results))
 
     async def ask(self, request: AskRequest) -> MemoryAnswer:
-        """Answer in one piece; the same as joining every piece of `ask_stream`."""
+        """Return the whole answer at once, the same text as joining every piece of `ask_stream`."""
         answer: MemoryAnswer | None = None
         text_parts: list[str] = []
         async for piece in self.ask_stream(request):

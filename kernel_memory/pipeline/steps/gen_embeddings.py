@@ -35,7 +35,7 @@ def title_for(file_name: str) -> str:
 def embedding_input(title: str, chunk: Chunk) -> str:
     """Text embedded for a chunk.
 
-    The title in front tells the model which document the chunk belongs to,
+    The title in front marks which document the chunk belongs to,
     which separates near-identical passages of different documents.
     """
     return f"{title}\n\n{chunk.text}" if title else chunk.text
