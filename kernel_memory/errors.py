@@ -81,7 +81,7 @@ class TransientError(KernelMemoryError):
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
-        # Seconds the remote service asked us to wait, when it said so.
+        # Seconds the remote service requested us to wait, when its response gave a delay.
         self.retry_after = retry_after
 
 

@@ -107,8 +107,8 @@ class ScoredRecord:
     relevance: float
 
 
-# A filter is a tag collection: every (key, value) in one filter must match (AND);
-# a record matches a list of filters when it matches any of them (OR).
+# A filter is a tag collection. A record matches one filter when it has every (key, value) of it (AND),
+# and matches a list of filters when it matches any of them (OR).
 MemoryFilter = dict[str, list[str]]
 
 

@@ -41,7 +41,7 @@ from kernel_memory.errors import (
     ThrottledError,
     TransientError,
 )
-from kernel_memory.memorydb.filters import normalize_filters, tag_rows
+from kernel_memory.memorydb.filters import delete_filters, normalize_filters, tag_rows
 from kernel_memory.memorydb.names import normalize_index_name
 from kernel_memory.memorydb.odata import TAGS_FIELD, parse_tag_string, tag_filter, tag_string
 from kernel_memory.models import PAYLOAD_TEXT, MemoryFilter, MemoryRecord, ScoredRecord
@@ -343,12 +343,7 @@ class AzureSearchMemoryDb:
 
         Raises InvalidRequestError for a filter without conditions, which would delete the whole index.
         """
-        filters = normalize_filters([memory_filter])
-        if filters is None:
-            raise InvalidRequestError(
-                f"filter {memory_filter!r} has no conditions and would delete every record: "
-                "use delete_index to remove a whole index"
-            )
+        filters = delete_filters(memory_filter)
         service_index = self._service_index(index)
         odata = tag_filter(filters)
         deleted: set[str] = set()

@@ -146,6 +146,17 @@ def normalize_filters(filters: Sequence[MemoryFilter] | None) -> list[FilterPair
     return normalized
 
 
+def delete_filters(memory_filter: MemoryFilter) -> list[FilterPairs]:
+    """Normalise the filter of a delete, rejecting one without conditions, which would delete a whole index."""
+    filters = normalize_filters([memory_filter])
+    if filters is None:
+        raise InvalidRequestError(
+            f"filter {memory_filter!r} has no conditions and would delete every record: "
+            "use delete_index to remove a whole index"
+        )
+    return filters
+
+
 def filters_parameter(filters: list[FilterPairs]) -> str:
     """Encode normalised filters as the JSON parameter of MATCHING_ROW_IDS_SQL."""
     return json.dumps([[list(pair) for pair in pairs] for pairs in filters], ensure_ascii=False)

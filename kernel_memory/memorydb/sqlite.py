@@ -40,6 +40,7 @@ from kernel_memory.memorydb.filters import (
     MATCHING_ROW_IDS_SQL,
     FilterPairs,
     TagRowIdCache,
+    delete_filters,
     filters_parameter,
     normalize_filters,
 )
@@ -200,12 +201,7 @@ class SqliteMemoryDb:
 
         Raises InvalidRequestError for a filter without conditions, which would delete the whole index.
         """
-        filters = normalize_filters([memory_filter])
-        if filters is None:
-            raise InvalidRequestError(
-                f"filter {memory_filter!r} has no conditions and would delete every record: "
-                "use delete_index to remove a whole index"
-            )
+        filters = delete_filters(memory_filter)
         return await self._run(self._delete_by_filter, normalize_index_name(index), filters)
 
     def close(self) -> None:

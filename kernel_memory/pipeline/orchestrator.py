@@ -167,7 +167,7 @@ class Pipeline:
 
         try:
             await handler(self.ctx, state)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - re-raised when transient, else recorded as the failure
             return await self._handle_step_error(state, step, error, dequeue_count=dequeue_count)
 
         state.remaining_steps.pop(0)
@@ -250,7 +250,7 @@ class Pipeline:
 
     async def _discard_stale_records(self, state: PipelineState) -> None:
         """Delete records an outdated execution may have written after the newer upload purged it."""
-        if "save_records" not in state.completed_steps and "save_records" != (state.remaining_steps or [""])[0]:
+        if "save_records" not in state.steps:
             return
         try:
             await self.ctx.memory_db.delete_by_filter(
