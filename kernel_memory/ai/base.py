@@ -14,6 +14,9 @@ class EmbeddingGenerator(Protocol):
     # Longest input the model reads, in tokens of the partitioning tokenizer (cl100k_base).
     # Chunks are never cut larger than this, so a vector always covers its whole chunk.
     max_input_tokens: int
+    # Vector size when known before the first call, else None. An index created for records
+    # without vectors takes it, so later uploads with vectors fit.
+    dimensions: int | None
 
     async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         """Embed passages for storage, one vector per text, in order."""

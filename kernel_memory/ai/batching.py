@@ -104,6 +104,7 @@ class BatchingEmbeddingGenerator(ABC):
         """
         self.model_id = model_id
         self.max_input_tokens = limits.max_input_tokens
+        self.dimensions: int | None = None
         self.limits = limits
         self._retry_policy = retry_policy
         self._count_tokens: Callable[[str], int] | None = None

@@ -147,6 +147,7 @@ class CachedEmbeddingGenerator:
         self.cache = cache
         self.model_id = inner.model_id
         self.max_input_tokens = inner.max_input_tokens
+        self.dimensions = inner.dimensions
         self.counters = CacheCounters()
 
     async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:

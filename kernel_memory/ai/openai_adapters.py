@@ -72,6 +72,7 @@ class OpenAIEmbeddingGenerator(BatchingEmbeddingGenerator):
             ),
             retry_policy=policy,
         )
+        self.dimensions = settings.dimensions
         self._clock = policy.clock
         self._client = LoopLocalClient(self._build_client)
 

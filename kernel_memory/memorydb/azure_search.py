@@ -265,7 +265,7 @@ class AzureSearchMemoryDb:
         from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
         service_index = self._service_index(index)
-        if not isinstance(vector_size, int) or vector_size < 1:
+        if not isinstance(vector_size, int) or vector_size < 0:
             raise InvalidRequestError(
                 f"vector size {vector_size!r} of index {service_index!r} is invalid: use a positive integer"
             )
@@ -274,7 +274,16 @@ class AzureSearchMemoryDb:
                 existing = await self._indexes().get_index(service_index)
             except ResourceNotFoundError:
                 existing = None
+            if existing is not None and vector_size == 0:
+                # Records without vectors fit an index of any vector size.
+                return
             if existing is None:
+                if vector_size == 0:
+                    # The service fixes a vector field's size when it creates the index.
+                    raise InvalidRequestError(
+                        f"index {service_index!r} does not exist and these records have no vectors to "
+                        "size it: set KM_EMBEDDING__DIMENSIONS, or upload with the gen_embeddings step first"
+                    )
                 try:
                     await self._indexes().create_index(_index_definition(service_index, vector_size))
                     logger.info(

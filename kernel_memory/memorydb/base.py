@@ -10,7 +10,12 @@ from kernel_memory.models import MemoryFilter, MemoryRecord, ScoredRecord
 
 class MemoryDb(Protocol):
     async def create_index(self, index: str, vector_size: int) -> None:
-        """Create the index when missing; no error when it exists."""
+        """Create the index when missing; no error when it exists.
+
+        A `vector_size` of 0 means records without vectors: it matches an
+        existing index of any size, and an adapter that must fix the size up front
+        raises InvalidRequestError for a new index.
+        """
         ...
 
     async def list_indexes(self) -> list[str]: ...

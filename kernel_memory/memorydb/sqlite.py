@@ -282,14 +282,18 @@ class SqliteMemoryDb:
     # ------------------------------------------------------------------ indexes
 
     def _create_index(self, index: str, vector_size: int) -> None:
-        if not isinstance(vector_size, int) or vector_size < 1:
+        # 0 creates an index whose vector size the first record with a vector sets, for
+        # pipelines that store records without embeddings.
+        if not isinstance(vector_size, int) or vector_size < 0:
             raise InvalidRequestError(
                 f"vector size {vector_size!r} of index {index!r} is invalid: use a positive integer"
             )
         with self._write_lock, self._write() as connection:
             row = connection.execute("SELECT vector_size FROM indexes WHERE name = ?", (index,)).fetchone()
             if row is not None:
-                if row[0] != vector_size:
+                if row[0] == 0 and vector_size > 0:
+                    connection.execute("UPDATE indexes SET vector_size = ? WHERE name = ?", (vector_size, index))
+                elif vector_size > 0 and row[0] != vector_size:
                     raise InvalidRequestError(
                         f"index {index!r} exists with vector size {row[0]}, not {vector_size}: "
                         "delete the index or use another one for a model with a different vector size"
@@ -342,6 +346,15 @@ class SqliteMemoryDb:
                 if row is None:
                     raise NotFoundError(f"index {index!r} does not exist: create it before adding records")
                 vector_size, old_generation = row
+                if vector_size == 0:
+                    vector_size = next((len(r.vector) for r in encoded if r.vector is not None), 0)
+                    if vector_size:
+                        connection.execute(
+                            "UPDATE indexes SET vector_size = ? WHERE name = ?", (vector_size, index)
+                        )
+                        # A matrix cached without dimensions cannot take the new vectors.
+                        with self._matrix_lock:
+                            self._matrices.pop(index, None)
                 check_vector_sizes(encoded, index=index, vector_size=vector_size)
 
                 row_ids = [write_record(connection, index, record) for record in encoded]
@@ -462,6 +475,9 @@ class SqliteMemoryDb:
             vector_size, generation = row
 
             informative = self._informative_terms(connection, terms)
+            if query_vector is not None and vector_size == 0:
+                # No record of this index has a vector yet, so only keywords can find them.
+                query_vector = None
             if query_vector is None:
                 # With only common terms a keyword search still returns their matches.
                 fts_query = match_expression(informative or terms)

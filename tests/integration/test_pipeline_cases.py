@@ -229,3 +229,27 @@ async def test_pipeline_message_is_a_small_pointer(tmp_path, fake_openai):
         assert len(str(body).encode()) < 512
     finally:
         await memory.aclose()
+
+
+async def test_pipeline_without_embeddings_searchable(memory, fake_openai):
+    await memory.import_files(
+        [UploadedFile("moon.txt", b"The Moon is Earth's only natural satellite.")],
+        index="plain",
+        document_id="moon",
+        steps=["extract", "partition", "save_records"],
+    )
+    await memory.wait_for_pipeline()
+    state = await memory.get_status("plain", "moon")
+    assert state.completed and not state.failed, state.error
+    [stored] = await _records_of(memory, "plain", "moon")
+    assert stored.vector is None
+
+    result = await memory.search("natural satellite", index="plain")
+    assert [c.document_id for c in result.results] == ["moon"]
+
+    # A later upload with embeddings lands in the same index, sized by the model.
+    await memory.import_files([UploadedFile("sun.txt", b"The Sun is a star.")], index="plain", document_id="sun")
+    await memory.wait_for_pipeline()
+    assert (await memory.get_status("plain", "sun")).completed
+    [with_vector] = await _records_of(memory, "plain", "sun")
+    assert len(with_vector.vector) == 64

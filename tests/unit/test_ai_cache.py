@@ -22,6 +22,7 @@ class CountingGenerator:
     def __init__(self, model_id: str = "counting") -> None:
         self.model_id = model_id
         self.max_input_tokens = 512
+        self.dimensions = 3
         self.document_calls: list[list[str]] = []
         self.query_calls: list[str] = []
 

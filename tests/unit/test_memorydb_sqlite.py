@@ -502,6 +502,41 @@ async def test_create_index_other_vector_size(db: SqliteMemoryDb) -> None:
         await db.create_index(INDEX, 1536)
 
 
+async def test_vectorless_index_sized_by_first_vector(tmp_path: Path) -> None:
+    db = SqliteMemoryDb(tmp_path / "memory.sqlite3")
+    try:
+        await db.create_index(INDEX, 0)
+        await db.upsert(INDEX, [record("plain", None, "tide tables for the harbour")])
+
+        # With no vector stored yet, a query vector cannot be compared: keywords find the record.
+        [found] = await db.search(INDEX, query_text="harbour tides", query_vector=unit(1, 0))
+        assert found.record.id == "plain"
+        assert found.relevance == 1.0
+
+        await db.upsert(INDEX, [record("vec", unit(1, 0), "moon phases")])
+        await db.create_index(INDEX, 0)
+        with pytest.raises(InvalidRequestError, match="vector size 2, not 3"):
+            await db.create_index(INDEX, 3)
+        with pytest.raises(InvalidRequestError, match="has 3 dimensions"):
+            await db.upsert(INDEX, [record("other", unit(1, 0, 0), "x")])
+        [best, *_] = await db.search(INDEX, query_text="moon", query_vector=unit(1, 0))
+        assert best.record.id == "vec"
+        assert best.relevance == pytest.approx(1.0)
+    finally:
+        db.close()
+
+
+async def test_vectorless_index_sized_by_create(tmp_path: Path) -> None:
+    db = SqliteMemoryDb(tmp_path / "memory.sqlite3")
+    try:
+        await db.create_index(INDEX, 0)
+        await db.create_index(INDEX, 4)
+        with pytest.raises(InvalidRequestError, match="vector size 4, not 3"):
+            await db.create_index(INDEX, 3)
+    finally:
+        db.close()
+
+
 # ---------------------------------------------------------------- get_list, count
 
 

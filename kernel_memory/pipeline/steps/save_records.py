@@ -52,7 +52,8 @@ async def run_save_records(ctx: PipelineContext, state: PipelineState) -> None:
             continue
         records = await _records_for_file(ctx, state, file)
         if records:
-            vector_size = len(records[0].vector) if records[0].vector is not None else 0
+            # Without embeddings the index takes the model's size, when known, for later uploads.
+            vector_size = len(records[0].vector) if records[0].vector is not None else ctx.embedder.dimensions or 0
             await ctx.memory_db.create_index(state.index, vector_size)
             for start in range(0, len(records), UPSERT_BATCH):
                 await ctx.memory_db.upsert(state.index, records[start : start + UPSERT_BATCH])
