@@ -4,10 +4,15 @@ Prints:
 - import: seconds, peak RSS, embedding model calls; re-import of the same files
   (model calls must be 0) and its time as a ratio of the first import;
 - retrieval: page-level hit@5 (a top-5 result covers a cited page +-1),
-  file-level hit@1 and hit@5 and MRR, for the configured hybrid search and for a
-  keyword-only (SQLite FTS5 BM25) baseline over the same records, with ratios.
+  file-level hit@1 and hit@5 and MRR, for the ranking that search and ask use
+  (hybrid search, then result diversity) and for a keyword-only (SQLite FTS5
+  BM25) baseline over the same records, with ratios.
 
 Usage: python bench/bench_contoso.py [--corpus ../shared/corpus] [--data-dir DIR] [--chunk-tokens N]
+       [--overlap-tokens N]
+
+Settings come from the environment as usual, so for example
+KM_RETRIEVAL__DIVERSIFY=false ranks without result diversity.
 """
 
 from __future__ import annotations
@@ -69,10 +74,12 @@ async def evaluate(memory: Memory, questions: list[dict], *, keyword_only: bool)
     totals: dict[str, float] = {}
     for item in questions:
         cited = [(name, int(page)) for name, page in CITATION.findall(item["truth"])]
-        vector = None if keyword_only else await memory.ctx.embedder.embed_query(item["question"])
-        results = await memory.ctx.memory_db.search(
-            INDEX, query_text=item["question"], query_vector=vector, limit=10
-        )
+        if keyword_only:
+            results = await memory.ctx.memory_db.search(
+                INDEX, query_text=item["question"], query_vector=None, limit=10
+            )
+        else:
+            results = await memory.retriever.find(INDEX, item["question"], limit=10)
         # Summaries and other synthetic records carry no pages; this benchmark never creates them.
         results = [r for r in results if not first_tag(r.record.tags, "__synth")]
         for key, value in score(results, cited).items():
@@ -85,10 +92,15 @@ async def main() -> None:
     parser.add_argument("--corpus", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "corpus")
     parser.add_argument("--data-dir", type=Path, help="reuse this data folder (default: a new temporary one)")
     parser.add_argument("--chunk-tokens", type=int, help="custom_partitioning_max_tokens_per_paragraph")
+    parser.add_argument("--overlap-tokens", type=int, help="custom_partitioning_overlapping_tokens")
     options = parser.parse_args()
 
     data_dir = options.data_dir or Path(tempfile.mkdtemp(prefix="km-bench-"))
-    args = {"custom_partitioning_max_tokens_per_paragraph": options.chunk_tokens} if options.chunk_tokens else {}
+    args = {}
+    if options.chunk_tokens is not None:
+        args["custom_partitioning_max_tokens_per_paragraph"] = options.chunk_tokens
+    if options.overlap_tokens is not None:
+        args["custom_partitioning_overlapping_tokens"] = options.overlap_tokens
     memory = Memory.from_settings(Settings(data_dir=data_dir))
     try:
         first_seconds, first_calls = await import_corpus(memory, options.corpus, args)

@@ -138,6 +138,9 @@ class RetrievalSettings(BaseModel):
     min_relevance: float = Field(default=0.0, ge=0, le=1)
     temperature: float = Field(default=0.0, ge=0, le=2)
     search_limit: int = Field(default=10, ge=1)
+    # Move a PDF result after the others when a better result of the same file covers
+    # one of its pages, so the top results cite more distinct pages.
+    diversify: bool = True
 
 
 class HttpSettings(BaseModel):

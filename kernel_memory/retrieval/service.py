@@ -21,6 +21,7 @@ from kernel_memory.models import (
 )
 from kernel_memory.partitioning import get_tokenizer
 from kernel_memory.retrieval.citations import build_citations, page_numbers
+from kernel_memory.retrieval.diversity import diversify
 from kernel_memory.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ class Retriever:
     ) -> SearchResult:
         if limit is None or limit <= 0:
             limit = self._settings.retrieval.search_limit
-        results = await self._find(index, query, filters=filters, min_relevance=min_relevance, limit=limit)
+        results = await self.find(index, query, filters=filters, min_relevance=min_relevance, limit=limit)
         logger.info("search in %s: %d results for %d characters of query", index, len(results), len(query))
         return SearchResult(query=query, no_result=not results, results=build_citations(index, results))
 
@@ -104,7 +105,7 @@ class Retriever:
             raise InvalidRequestError("question is empty: send a non-blank 'question'")
 
         retrieval = self._settings.retrieval
-        results = await self._find(
+        results = await self.find(
             request.index,
             question,
             filters=request.filters,
@@ -145,31 +146,40 @@ class Retriever:
             token_usage=[TokenUsage(model_name=self._text_generator.model_id, model_type="TextGeneration")],
         )
 
-    async def _find(
+    async def find(
         self,
         index: str,
         query: str,
         *,
-        filters: Sequence[MemoryFilter] | None,
-        min_relevance: float,
+        filters: Sequence[MemoryFilter] | None = None,
+        min_relevance: float = 0.0,
         limit: int,
     ) -> list[ScoredRecord]:
+        """Return the records that match the query, best first: the ranking behind search and ask."""
         if not 0 <= min_relevance <= 1:
             raise InvalidRequestError(f"minRelevance={min_relevance} is invalid: use a value from 0 to 1")
         if not query.strip():
             return []
+
+        diversified = self._settings.retrieval.diversify
+        # Twice the limit, so results moved down for repeating a page make room for other pages.
+        fetch = limit * 2 if diversified and limit > 0 else limit
         vector = await self._embedder.embed_query(query)
         try:
-            return await self._memory_db.search(
+            results = await self._memory_db.search(
                 index,
                 query_text=query,
                 query_vector=vector,
                 filters=filters,
                 min_relevance=min_relevance,
-                limit=limit,
+                limit=fetch,
             )
         except NotFoundError:
             return []
+
+        if diversified:
+            results = diversify(results)
+        return results[:limit] if limit > 0 else results
 
     def _select_facts(self, question: str, results: Sequence[ScoredRecord]) -> list[ScoredRecord]:
         """Take facts by relevance until the prompt's token budget is full."""

@@ -224,7 +224,7 @@ async def test_pipeline_message_is_a_small_pointer(tmp_path, fake_openai):
     try:
         files = [UploadedFile(f"file{i}.txt", f"content {i}".encode()) for i in range(500)]
         state = await memory.import_files(files, document_id="many", tags={f"k{i}": ["v" * 100] for i in range(90)})
-        step, body = dispatcher.messages[0]
+        _, body = dispatcher.messages[0]
         assert body == step_message(state)
         assert len(str(body).encode()) < 512
     finally:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from scripts.settings_table import iter_settings
-
 from kernel_memory.settings import Settings
+from scripts.settings_table import iter_settings
 from tests.conftest import REPO_ROOT
 
 
