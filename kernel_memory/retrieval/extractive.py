@@ -16,22 +16,31 @@ A sentence's score adds three parts:
 - the relevance retrieval gave the fact the sentence comes from;
 - when an embedding generator is passed, the cosine similarity of the question
   and the sentence, computed for the lexically best candidates only.
+
+When no sentence contains any word of the question (stopwords and the source's
+name aside), the facts were found by vector similarity alone, which a local
+model gives any two texts, so there is no answer and retrieval reports
+"INFO NOT FOUND". NOTE: this also holds for a question in another language
+than the documents, which the multilingual model may still match correctly.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import unicodedata
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kernel_memory.ai.base import EmbeddingGenerator
 from kernel_memory.errors import InvalidRequestError, PermanentError
 from kernel_memory.models import PAYLOAD_FILE, PAYLOAD_TEXT, ScoredRecord
 from kernel_memory.retrieval.citations import page_numbers
 from kernel_memory.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 EXTRACTIVE_HEADER = "Extractive answer (no language model is configured); the most relevant passages:"
 
@@ -289,6 +298,21 @@ def _lexical_score(
     return score
 
 
+def _any_question_word(question: str, sentences: Sequence[_Sentence]) -> bool:
+    """Tell whether a sentence contains a question term, by the lexical score's matching rules.
+
+    A question made of stopwords only has no terms to look for, so it passes.
+    """
+    question_terms = set(terms_of(question))
+    if not question_terms:
+        return True
+    no_idf: dict[str, float] = {}
+    return any(
+        _lexical_score(question_terms, replace(sentence, source_terms=frozenset()), no_idf, 1.0) > 0
+        for sentence in sentences
+    )
+
+
 def _sentences_of(fact_index: int, fact: Fact) -> list[_Sentence]:
     texts = split_sentences(fact.text)
     source_terms = _source_terms(fact.source_name)
@@ -381,6 +405,9 @@ class ExtractiveTextGenerator:
     async def _answer_lines(self, question: str, facts: Sequence[Fact], *, max_tokens: int) -> list[str]:
         sentences = [sentence for index, fact in enumerate(facts) for sentence in _sentences_of(index, fact)]
         if not sentences:
+            return []
+        if not _any_question_word(question, sentences):
+            logger.info("extractive answer: no sentence of %d facts contains a word of the question", len(facts))
             return []
 
         from kernel_memory.partitioning import get_tokenizer

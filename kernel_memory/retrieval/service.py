@@ -138,11 +138,21 @@ class Retriever:
                 relevant_sources=sources if first else [],
             )
             first = False
+        if first:
+            # Nothing was written: the extractive answerer does that when no fact shares a word with the question.
+            logger.info("ask in %s: %d facts selected, none answers the question", request.index, len(facts))
+            yield MemoryAnswer(
+                stream_state="last",
+                question=question,
+                no_result=True,
+                no_result_reason=MODEL_NO_ANSWER_REASON,
+                text=retrieval.empty_answer,
+            )
+            return
         yield MemoryAnswer(
             stream_state="last",
             question=question,
             text="",
-            relevant_sources=sources if first else [],
             token_usage=[TokenUsage(model_name=self._text_generator.model_id, model_type="TextGeneration")],
         )
 

@@ -86,6 +86,15 @@ async def test_unknown_question_gets_info_not_found(contoso_memory):
 
 
 @pytest.mark.asyncio(loop_scope="module")
+async def test_unrelated_question_gets_info_not_found(contoso_memory):
+    # Without minRelevance every question finds facts; none of them mentions bread.
+    answer = await contoso_memory.ask("How do I bake sourdough bread?", index="contoso")
+    assert answer.no_result
+    assert answer.text == "INFO NOT FOUND"
+    assert answer.relevant_sources == []
+
+
+@pytest.mark.asyncio(loop_scope="module")
 async def test_search_filter_by_document(contoso_memory):
     result = await contoso_memory.search(
         "copay", index="contoso", filters=[{"__document_id": ["Benefit_Options"]}]

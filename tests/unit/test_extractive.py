@@ -265,9 +265,12 @@ async def test_extractive_embedder_breaks_tie() -> None:
     from kernel_memory.ai.local_embedding import LocalEmbeddingGenerator
     from kernel_memory.settings import EmbeddingSettings
 
+    # Each fact contains "visits" once, so the words alone cannot tell them apart.
     facts = [
         Fact(
-            "The office on the second floor closes at 5 pm on Fridays and on public holidays.", "hr.pdf", 0.8
+            "The office on the second floor takes visits until 5 pm on Fridays and on public holidays.",
+            "hr.pdf",
+            0.8,
         ),
         Fact(
             "Primary care visits with a physician cost a $20 copayment at in-network clinics.",
@@ -275,7 +278,7 @@ async def test_extractive_embedder_breaks_tie() -> None:
             0.8,
         ),
     ]
-    question = "How much do I pay to see a doctor?"
+    question = "How much do I pay for visits to a doctor?"
     without = await ExtractiveTextGenerator(Settings()).answer(question, facts, max_tokens=60)
     embedder = LocalEmbeddingGenerator(EmbeddingSettings())
     with_embedder = await ExtractiveTextGenerator(Settings(), embedder=embedder).answer(
@@ -283,6 +286,18 @@ async def test_extractive_embedder_breaks_tie() -> None:
     )
     assert "office" in without
     assert "$20" in with_embedder
+
+
+async def test_extractive_unrelated_question_is_empty(
+    answerer: ExtractiveTextGenerator, copay_facts: list[Fact]
+) -> None:
+    assert await answerer.answer("How do I bake sourdough bread?", copay_facts, max_tokens=300) == ""
+
+
+async def test_extractive_source_name_alone_is_no_match(answerer: ExtractiveTextGenerator) -> None:
+    facts = [Fact("Dental cleanings are covered twice a year.", "Northwind_Health_Plus.pdf", 0.9)]
+    assert await answerer.answer("Does Northwind sell tractors?", facts, max_tokens=300) == ""
+    assert "Dental" in await answerer.answer("Are cleanings covered?", facts, max_tokens=300)
 
 
 def test_extractive_generate_raises(answerer: ExtractiveTextGenerator) -> None:

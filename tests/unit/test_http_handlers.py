@@ -275,6 +275,30 @@ async def test_ask_stream_sends_events_ending_with_done(client):
     assert pieces[-1]["streamState"] == "last"
 
 
+async def test_ask_unrelated_question_is_not_found(client):
+    await _upload(client, "perks")
+    await wait_for_status(client, "perks")
+    response = await client.post("/ask", json={"question": "How do I bake sourdough bread?"})
+    body = response.json()
+    assert response.status_code == 200
+    assert body["noResult"] is True
+    assert body["text"] == "INFO NOT FOUND"
+    assert body["noResultReason"] == "The facts found do not answer the question"
+    assert body["relevantSources"] == []
+
+
+async def test_ask_stream_unrelated_question_is_not_found(client):
+    await _upload(client, "perks")
+    await wait_for_status(client, "perks")
+    response = await client.post("/ask", json={"question": "How do I bake sourdough bread?", "stream": True})
+    events = [line[len("data: ") :] for line in response.text.split("\n\n") if line.startswith("data: ")]
+    [piece] = [json.loads(event) for event in events[:-1]]
+    assert events[-1] == "[DONE]"
+    assert piece["streamState"] == "last"
+    assert piece["noResult"] is True
+    assert piece["text"] == "INFO NOT FOUND"
+
+
 async def test_ask_without_question_is_400(client):
     response = await client.post("/ask", json={"index": "default"})
     assert response.status_code == 400
