@@ -119,13 +119,7 @@ class Retriever:
 
         if not facts:
             reason = NO_RELEVANT_REASON if results or request.min_relevance > 0 else NO_MEMORIES_REASON
-            yield MemoryAnswer(
-                stream_state="last",
-                question=question,
-                no_result=True,
-                no_result_reason=reason,
-                text=retrieval.empty_answer,
-            )
+            yield self._no_answer(question, reason)
             return
 
         sources = build_citations(request.index, facts)
@@ -141,19 +135,22 @@ class Retriever:
         if first:
             # Nothing was written: the extractive answerer does that when no fact shares a word with the question.
             logger.info("ask in %s: %d facts selected, none answers the question", request.index, len(facts))
-            yield MemoryAnswer(
-                stream_state="last",
-                question=question,
-                no_result=True,
-                no_result_reason=MODEL_NO_ANSWER_REASON,
-                text=retrieval.empty_answer,
-            )
+            yield self._no_answer(question, MODEL_NO_ANSWER_REASON)
             return
         yield MemoryAnswer(
             stream_state="last",
             question=question,
             text="",
             token_usage=[TokenUsage(model_name=self._text_generator.model_id, model_type="TextGeneration")],
+        )
+
+    def _no_answer(self, question: str, reason: str) -> MemoryAnswer:
+        return MemoryAnswer(
+            stream_state="last",
+            question=question,
+            no_result=True,
+            no_result_reason=reason,
+            text=self._settings.retrieval.empty_answer,
         )
 
     async def find(

@@ -252,10 +252,14 @@ def test_content_disposition_non_ascii_name():
 # ---------------------------------------------------------------- ask and search
 
 
-async def test_ask_answers_with_sources(client):
+async def _ask_after_upload(client, **body):
     await _upload(client, "perks")
     await wait_for_status(client, "perks")
-    response = await client.post("/ask", json={"question": "What does PerksPlus pay for?"})
+    return await client.post("/ask", json=body)
+
+
+async def test_ask_answers_with_sources(client):
+    response = await _ask_after_upload(client, question="What does PerksPlus pay for?")
     body = response.json()
     assert response.status_code == 200
     assert body["noResult"] is False
@@ -264,9 +268,7 @@ async def test_ask_answers_with_sources(client):
 
 
 async def test_ask_stream_sends_events_ending_with_done(client):
-    await _upload(client, "perks")
-    await wait_for_status(client, "perks")
-    response = await client.post("/ask", json={"question": "What does PerksPlus pay for?", "stream": True})
+    response = await _ask_after_upload(client, question="What does PerksPlus pay for?", stream=True)
     events = [line[len("data: ") :] for line in response.text.split("\n\n") if line.startswith("data: ")]
     pieces = [json.loads(event) for event in events[:-1]]
     assert response.headers["content-type"].startswith("text/event-stream")
@@ -276,9 +278,7 @@ async def test_ask_stream_sends_events_ending_with_done(client):
 
 
 async def test_ask_unrelated_question_is_not_found(client):
-    await _upload(client, "perks")
-    await wait_for_status(client, "perks")
-    response = await client.post("/ask", json={"question": "How do I bake sourdough bread?"})
+    response = await _ask_after_upload(client, question="How do I bake sourdough bread?")
     body = response.json()
     assert response.status_code == 200
     assert body["noResult"] is True
@@ -288,9 +288,7 @@ async def test_ask_unrelated_question_is_not_found(client):
 
 
 async def test_ask_stream_unrelated_question_is_not_found(client):
-    await _upload(client, "perks")
-    await wait_for_status(client, "perks")
-    response = await client.post("/ask", json={"question": "How do I bake sourdough bread?", "stream": True})
+    response = await _ask_after_upload(client, question="How do I bake sourdough bread?", stream=True)
     events = [line[len("data: ") :] for line in response.text.split("\n\n") if line.startswith("data: ")]
     [piece] = [json.loads(event) for event in events[:-1]]
     assert events[-1] == "[DONE]"
