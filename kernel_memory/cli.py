@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,11 +37,23 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kernel-memory",
         description="Import documents, then search them and ask questions with cited answers.",
     )
-    parser.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log each pipeline step to stderr")
+    # The options go before or after the command. SUPPRESS keeps a subcommand's default
+    # from overwriting a value given before the command.
+    common = argparse.ArgumentParser(add_help=False)
+    for options in (parser, common):
+        default = False if options is parser else argparse.SUPPRESS
+        options.add_argument(
+            "--json", action="store_true", default=default, help="print machine-readable JSON instead of text"
+        )
+        options.add_argument(
+            "-v", "--verbose", action="store_true", default=default, help="log each pipeline step to stderr"
+        )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    importing = commands.add_parser("import", help="import files and folders (each file is one document)")
+    def add_command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help_text, parents=[common])
+
+    importing = add_command("import", "import files and folders (each file is one document)")
     importing.add_argument("paths", nargs="+", type=Path, help="files, or folders to import recursively")
     importing.add_argument("--index", help="index to import into (default: the configured default index)")
     importing.add_argument(
@@ -54,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     for name, help_text in (("ask", "answer a question from the imported documents"), ("search", "find passages")):
-        sub = commands.add_parser(name, help=help_text)
+        sub = add_command(name, help_text)
         sub.add_argument("text", help="the question or the search query")
         sub.add_argument("--index", help="index to query")
         sub.add_argument(
@@ -70,18 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             sub.add_argument("--limit", type=int, default=-1, help="maximum number of results (default: the configured search limit)")
 
-    status = commands.add_parser("status", help="show a document's pipeline status")
+    status = add_command("status", "show a document's pipeline status")
     status.add_argument("document_id", help="the document id (for a file imported without --document-id: its name)")
     status.add_argument("--index")
 
-    delete = commands.add_parser("delete", help="delete a document, or a whole index with --all")
+    delete = add_command("delete", "delete a document, or a whole index with --all")
     delete.add_argument("document_id", nargs="?", help="the document to delete")
     delete.add_argument("--index")
     delete.add_argument("--all", action="store_true", help="delete the whole index")
 
-    commands.add_parser("indexes", help="list the indexes")
+    add_command("indexes", "list the indexes")
 
-    serve = commands.add_parser("serve", help="serve the HTTP API (and the queue worker) on this machine")
+    serve = add_command("serve", "serve the HTTP API (and the queue worker) on this machine")
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 9001)")
     return parser
@@ -89,14 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Without --verbose only errors are logged: a failed file's warning would repeat
+    # what the command prints about it, and pypdf warns about every repairable flaw.
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
+        level=logging.INFO if args.verbose else logging.ERROR,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    if not args.verbose:
-        # pypdf warns about every repairable flaw of a PDF, and the import result already reports failures.
-        logging.getLogger("pypdf").setLevel(logging.ERROR)
+    if args.command != "serve" and hasattr(signal, "SIGPIPE"):
+        # Output piped into `head` ends quietly when the reader stops, as with other command line tools.
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         if args.command == "serve":
             from kernel_memory.cli_serve import serve
@@ -159,7 +174,7 @@ def _collect_files(paths: Sequence[Path]) -> list[Path]:
         elif path.is_file():
             files.append(path)
         else:
-            raise InvalidRequestError(f"path not found: {path}")
+            raise NotFoundError(f"path not found: {path}: check the file or folder name")
     return files
 
 
@@ -179,7 +194,12 @@ async def _import(memory, args: argparse.Namespace) -> int:
     progress = _Progress(len(batches), enabled=not args.json)
     exit_code = EXIT_OK
     for document_id, paths in batches:
-        label = paths[0].name if len(paths) == 1 else f"{document_id} ({len(paths)} files)"
+        if len(paths) > 1:
+            label = f"{document_id} ({len(paths)} files)"
+        elif document_id != paths[0].name:
+            label = f"{paths[0].name} (document {document_id})"
+        else:
+            label = paths[0].name
         progress.show(f"importing {label}")
         try:
             state = await memory.import_paths(
@@ -218,13 +238,17 @@ async def _ask(memory, args: argparse.Namespace) -> int:
     if args.stream and not args.json:
         no_result = False
         sources = []
+        reason = None
         async for piece in memory.ask_stream(
             args.text, index=args.index, filters=filters, min_relevance=args.min_relevance
         ):
             print(piece.text, end="", flush=True)
             no_result = no_result or piece.no_result
+            reason = reason or piece.no_result_reason
             sources.extend(piece.relevant_sources)
         print()
+        if no_result and reason:
+            print(f"({reason})", file=sys.stderr)
         _print_sources(sources)
         return EXIT_FAILED if no_result else EXIT_OK
 
@@ -272,8 +296,21 @@ async def _search(memory, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _document_id(value: str) -> str:
+    """Return the document id; a file name the id rules reject gives the id its import derived from it."""
+    from kernel_memory.validation import clean_document_id, document_id_from_file_name
+
+    try:
+        return clean_document_id(value)
+    except InvalidRequestError:
+        derived = document_id_from_file_name(value)
+        if derived == value:
+            raise
+        return derived
+
+
 async def _status(memory, args: argparse.Namespace) -> int:
-    state = await memory.get_status(args.index, args.document_id)
+    state = await memory.get_status(args.index, _document_id(args.document_id))
     if args.json:
         print(json.dumps(state.to_status(), indent=2))
     else:
@@ -293,9 +330,10 @@ async def _delete(memory, args: argparse.Namespace) -> int:
         await memory.delete_index(args.index)
         what = f"index {memory.index_name(args.index)}"
     elif args.document_id:
-        await memory.get_status(args.index, args.document_id)
-        await memory.delete_document(args.document_id, index=args.index)
-        what = f"document {args.document_id}"
+        document_id = _document_id(args.document_id)
+        await memory.get_status(args.index, document_id)
+        await memory.delete_document(document_id, index=args.index)
+        what = f"document {document_id}"
     else:
         raise InvalidRequestError("name a document id to delete, or pass --all to delete the whole index")
     await memory.wait_for_pipeline()
