@@ -42,6 +42,42 @@ def _model_id(provider: str, name: str, dimensions: int | None) -> str:
     return f"{provider}/{name}" if dimensions is None else f"{provider}/{name}:{dimensions}"
 
 
+class _AzureOpenAIMixin:
+    """The Azure side of an adapter: deployment names, Azure settings checks and the Azure client.
+
+    It goes first in the bases, before the OpenAI class whose requests it reuses.
+    """
+
+    settings: Any
+    settings_prefix: str
+    timeout: float
+    credential: AzureCredentialHolder
+
+    def _provider(self) -> str:
+        return "azure_openai"
+
+    def _model_name(self) -> str:
+        # Azure routes by deployment; the SDK puts this name into the URL path.
+        assert self.settings.openai.deployment is not None  # checked in _check_settings
+        return self.settings.openai.deployment
+
+    def _check_settings(self) -> None:
+        check_azure_openai_settings(self.settings.openai, setting_prefix=self.settings_prefix)
+
+    def _build_client(self) -> AsyncOpenAI:
+        return build_azure_openai_client(
+            self.settings.openai,
+            setting_prefix=self.settings_prefix,
+            timeout=self.timeout,
+            credential=self.credential.get() if self.settings.openai.use_identity else None,
+        )
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections of the current event loop's client and an owned credential."""
+        await super().aclose()  # type: ignore[misc]
+        await self.credential.aclose()
+
+
 class OpenAIEmbeddingGenerator(BatchingEmbeddingGenerator):
     """Embeds texts with OpenAI's embeddings API (or a server speaking its protocol).
 
@@ -53,6 +89,7 @@ class OpenAIEmbeddingGenerator(BatchingEmbeddingGenerator):
     """
 
     service = "OpenAI embeddings"
+    settings_prefix = EMBEDDING_SETTINGS_PREFIX
 
     def __init__(
         self,
@@ -84,11 +121,11 @@ class OpenAIEmbeddingGenerator(BatchingEmbeddingGenerator):
 
     def _check_settings(self) -> None:
         if self.settings.openai.api_key is None:
-            raise PermanentError(f"{EMBEDDING_SETTINGS_PREFIX}__API_KEY is not set: OpenAI needs an API key")
+            raise PermanentError(f"{self.settings_prefix}__API_KEY is not set: OpenAI needs an API key")
 
     def _build_client(self) -> AsyncOpenAI:
         return build_openai_client(
-            self.settings.openai, setting_prefix=EMBEDDING_SETTINGS_PREFIX, timeout=self.timeout
+            self.settings.openai, setting_prefix=self.settings_prefix, timeout=self.timeout
         )
 
     async def _embed_batch(self, texts: list[str]) -> list[list[float]]:
@@ -111,7 +148,7 @@ class OpenAIEmbeddingGenerator(BatchingEmbeddingGenerator):
         await self._client.aclose()
 
 
-class AzureOpenAIEmbeddingGenerator(OpenAIEmbeddingGenerator):
+class AzureOpenAIEmbeddingGenerator(_AzureOpenAIMixin, OpenAIEmbeddingGenerator):
     """Embeds texts with an Azure OpenAI embedding deployment.
 
     Args:
@@ -133,30 +170,6 @@ class AzureOpenAIEmbeddingGenerator(OpenAIEmbeddingGenerator):
         self.credential = AzureCredentialHolder(credential)
         super().__init__(settings, retry_policy=retry_policy, timeout=timeout)
 
-    def _provider(self) -> str:
-        return "azure_openai"
-
-    def _model_name(self) -> str:
-        # Azure routes by deployment; the SDK puts this name into the URL path.
-        assert self.settings.openai.deployment is not None  # checked in _check_settings
-        return self.settings.openai.deployment
-
-    def _check_settings(self) -> None:
-        check_azure_openai_settings(self.settings.openai, setting_prefix=EMBEDDING_SETTINGS_PREFIX)
-
-    def _build_client(self) -> AsyncOpenAI:
-        return build_azure_openai_client(
-            self.settings.openai,
-            setting_prefix=EMBEDDING_SETTINGS_PREFIX,
-            timeout=self.timeout,
-            credential=self.credential.get() if self.settings.openai.use_identity else None,
-        )
-
-    async def aclose(self) -> None:
-        """Close the HTTP connections of the current event loop's client and an owned credential."""
-        await super().aclose()
-        await self.credential.aclose()
-
 
 class OpenAITextGenerator:
     """Writes answers with OpenAI chat completions, streamed piece by piece by default.
@@ -171,6 +184,7 @@ class OpenAITextGenerator:
     """
 
     service = "OpenAI chat completions"
+    settings_prefix = TEXT_GENERATION_SETTINGS_PREFIX
     extractive = False
 
     def __init__(
@@ -198,13 +212,11 @@ class OpenAITextGenerator:
 
     def _check_settings(self) -> None:
         if self.settings.openai.api_key is None:
-            raise PermanentError(
-                f"{TEXT_GENERATION_SETTINGS_PREFIX}__API_KEY is not set: OpenAI needs an API key"
-            )
+            raise PermanentError(f"{self.settings_prefix}__API_KEY is not set: OpenAI needs an API key")
 
     def _build_client(self) -> AsyncOpenAI:
         return build_openai_client(
-            self.settings.openai, setting_prefix=TEXT_GENERATION_SETTINGS_PREFIX, timeout=self.timeout
+            self.settings.openai, setting_prefix=self.settings_prefix, timeout=self.timeout
         )
 
     async def generate(self, prompt: str, *, max_tokens: int, temperature: float) -> AsyncIterator[str]:
@@ -284,7 +296,7 @@ class OpenAITextGenerator:
         await self._client.aclose()
 
 
-class AzureOpenAITextGenerator(OpenAITextGenerator):
+class AzureOpenAITextGenerator(_AzureOpenAIMixin, OpenAITextGenerator):
     """Writes answers with an Azure OpenAI chat deployment.
 
     Args:
@@ -306,29 +318,6 @@ class AzureOpenAITextGenerator(OpenAITextGenerator):
     ) -> None:
         self.credential = AzureCredentialHolder(credential)
         super().__init__(settings, streaming=streaming, retry_policy=retry_policy, timeout=timeout)
-
-    def _provider(self) -> str:
-        return "azure_openai"
-
-    def _model_name(self) -> str:
-        assert self.settings.openai.deployment is not None  # checked in _check_settings
-        return self.settings.openai.deployment
-
-    def _check_settings(self) -> None:
-        check_azure_openai_settings(self.settings.openai, setting_prefix=TEXT_GENERATION_SETTINGS_PREFIX)
-
-    def _build_client(self) -> AsyncOpenAI:
-        return build_azure_openai_client(
-            self.settings.openai,
-            setting_prefix=TEXT_GENERATION_SETTINGS_PREFIX,
-            timeout=self.timeout,
-            credential=self.credential.get() if self.settings.openai.use_identity else None,
-        )
-
-    async def aclose(self) -> None:
-        """Close the HTTP connections of the current event loop's client and an owned credential."""
-        await super().aclose()
-        await self.credential.aclose()
 
 
 async def _next_chunk(iterator: Any) -> Any:
