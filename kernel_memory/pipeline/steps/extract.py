@@ -6,9 +6,10 @@ import logging
 
 from kernel_memory.errors import KernelMemoryError
 from kernel_memory.extraction import extract_file
-from kernel_memory.models import GeneratedFile, PipelineState
-from kernel_memory.pipeline.artifacts import ARTIFACT_EXTRACTION, EXTRACT_SUFFIX, dump_sections, short_hash
+from kernel_memory.models import PipelineState
+from kernel_memory.pipeline.artifacts import ARTIFACT_EXTRACTION, EXTRACT_SUFFIX, dump_sections
 from kernel_memory.pipeline.context import PipelineContext
+from kernel_memory.pipeline.steps.artifact_files import write_artifact
 
 logger = logging.getLogger(__name__)
 
@@ -34,20 +35,19 @@ async def run_extract(ctx: PipelineContext, state: PipelineState) -> None:
             )
             continue
 
-        artifact_name = file.name + EXTRACT_SUFFIX
-        payload = dump_sections(extracted.sections)
-        await ctx.storage.write_file(state.index, state.document_id, artifact_name, payload)
+        await write_artifact(
+            ctx,
+            state,
+            file,
+            file.name + EXTRACT_SUFFIX,
+            dump_sections(extracted.sections),
+            mime_type="application/json",
+            artifact_type=ARTIFACT_EXTRACTION,
+        )
 
         file.mime_type = extracted.mime_type
         file.skipped_reason = extracted.skipped_reason
         file.empty = extracted.is_empty
-        file.generated_files[artifact_name] = GeneratedFile(
-            id=short_hash(file.id, artifact_name),
-            name=artifact_name,
-            size=len(payload),
-            mime_type="application/json",
-            artifact_type=ARTIFACT_EXTRACTION,
-        )
         file.processed_by.append(STEP)
         logger.info(
             "extracted %s/%s file %s: %d sections, %d characters",

@@ -6,7 +6,7 @@ import logging
 import re
 from pathlib import PurePosixPath
 
-from kernel_memory.models import Chunk, GeneratedFile, PipelineState
+from kernel_memory.models import Chunk, PipelineState
 from kernel_memory.partitioning import get_tokenizer
 from kernel_memory.pipeline.artifacts import (
     ARTIFACT_EMBEDDINGS,
@@ -14,9 +14,9 @@ from kernel_memory.pipeline.artifacts import (
     PARTITIONS_SUFFIX,
     dump_vectors,
     load_chunks,
-    short_hash,
 )
 from kernel_memory.pipeline.context import PipelineContext
+from kernel_memory.pipeline.steps.artifact_files import write_artifact
 
 logger = logging.getLogger(__name__)
 
@@ -60,14 +60,12 @@ async def run_gen_embeddings(ctx: PipelineContext, state: PipelineState) -> None
         texts = [embedding_input(title, chunk) for chunk in chunks]
         vectors = await ctx.embedder.embed_documents(texts) if texts else []
 
-        artifact_name = file.name + EMBEDDINGS_SUFFIX
-        payload = dump_vectors(vectors)
-        await ctx.storage.write_file(state.index, state.document_id, artifact_name, payload)
-
-        file.generated_files[artifact_name] = GeneratedFile(
-            id=short_hash(file.id, artifact_name),
-            name=artifact_name,
-            size=len(payload),
+        await write_artifact(
+            ctx,
+            state,
+            file,
+            file.name + EMBEDDINGS_SUFFIX,
+            dump_vectors(vectors),
             mime_type="application/x-npy",
             artifact_type=ARTIFACT_EMBEDDINGS,
             partition_number=len(vectors),

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from kernel_memory.errors import InvalidRequestError
-from kernel_memory.models import GeneratedFile, PipelineState
+from kernel_memory.models import PipelineState
 from kernel_memory.partitioning import get_tokenizer, partition_sections
 from kernel_memory.pipeline.artifacts import (
     ARTIFACT_PARTITIONS,
@@ -15,9 +15,9 @@ from kernel_memory.pipeline.artifacts import (
     PARTITIONS_SUFFIX,
     dump_chunks,
     load_sections,
-    short_hash,
 )
 from kernel_memory.pipeline.context import PipelineContext
+from kernel_memory.pipeline.steps.artifact_files import write_artifact
 from kernel_memory.pipeline.steps.gen_embeddings import TITLE_TOKENS
 
 logger = logging.getLogger(__name__)
@@ -93,19 +93,17 @@ async def run_partition(ctx: PipelineContext, state: PipelineState) -> None:
             markdown=file.mime_type in MARKDOWN_TYPES,
         )
 
-        artifact_name = file.name + PARTITIONS_SUFFIX
-        payload = dump_chunks(chunks)
-        await ctx.storage.write_file(state.index, state.document_id, artifact_name, payload)
-
-        file.empty = not chunks
-        file.generated_files[artifact_name] = GeneratedFile(
-            id=short_hash(file.id, artifact_name),
-            name=artifact_name,
-            size=len(payload),
+        await write_artifact(
+            ctx,
+            state,
+            file,
+            file.name + PARTITIONS_SUFFIX,
+            dump_chunks(chunks),
             mime_type="application/json",
             artifact_type=ARTIFACT_PARTITIONS,
             partition_number=len(chunks),
         )
+        file.empty = not chunks
         file.processed_by.append(STEP)
         logger.info(
             "partitioned %s/%s file %s: %d chunks of at most %d tokens, overlap %d",

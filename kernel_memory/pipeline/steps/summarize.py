@@ -14,7 +14,6 @@ from kernel_memory.models import (
     TAG_EXECUTION_ID,
     TAG_FILE_ID,
     TAG_SYNTHETIC,
-    GeneratedFile,
     MemoryRecord,
     PipelineState,
     utc_now,
@@ -26,9 +25,9 @@ from kernel_memory.pipeline.artifacts import (
     SUMMARY_SUFFIX,
     load_sections,
     record_id_for,
-    short_hash,
 )
 from kernel_memory.pipeline.context import PipelineContext
+from kernel_memory.pipeline.steps.artifact_files import write_artifact
 from kernel_memory.pipeline.steps.save_records import document_url
 
 logger = logging.getLogger(__name__)
@@ -62,13 +61,8 @@ async def run_summarize(ctx: PipelineContext, state: PipelineState) -> None:
             file.processed_by.append(STEP)
             continue
 
-        artifact_name = file.name + SUMMARY_SUFFIX
-        await ctx.storage.write_file(state.index, state.document_id, artifact_name, summary.encode("utf-8"))
-        file.generated_files[artifact_name] = GeneratedFile(
-            id=short_hash(file.id, artifact_name),
-            name=artifact_name,
-            size=len(summary.encode("utf-8")),
-            artifact_type=ARTIFACT_SUMMARY,
+        await write_artifact(
+            ctx, state, file, file.name + SUMMARY_SUFFIX, summary.encode("utf-8"), artifact_type=ARTIFACT_SUMMARY
         )
 
         vector = (await ctx.embedder.embed_documents([summary]))[0]
