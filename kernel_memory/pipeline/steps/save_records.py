@@ -46,6 +46,36 @@ def document_url(index: str, document_id: str, file_name: str) -> str:
     return "/download?" + urlencode({"index": index, "documentId": document_id, "filename": file_name})
 
 
+def file_record(
+    state: PipelineState,
+    file: FileDetails,
+    number: int,
+    text: str,
+    *,
+    vector: list[float] | None,
+    sections: list[int],
+    tags: dict[str, list[str]],
+) -> MemoryRecord:
+    """Build record `number` of a file: the document's tags and ids plus `tags`, and the usual payload."""
+    record_tags = {key: list(values) for key, values in state.tags.items()}
+    record_tags[TAG_DOCUMENT_ID] = [state.document_id]
+    record_tags[TAG_FILE_ID] = [file.id]
+    record_tags[TAG_EXECUTION_ID] = [state.execution_id]
+    record_tags.update(tags)
+    return MemoryRecord(
+        id=record_id_for(state.document_id, state.execution_id, file.id, number),
+        vector=vector,
+        tags=record_tags,
+        payload={
+            PAYLOAD_TEXT: text,
+            PAYLOAD_FILE: file.name,
+            PAYLOAD_URL: document_url(state.index, state.document_id, file.name),
+            PAYLOAD_LAST_UPDATE: utc_now().isoformat(),
+            PAYLOAD_SECTIONS: sections,
+        },
+    )
+
+
 async def run_save_records(ctx: PipelineContext, state: PipelineState) -> None:
     for file in state.files:
         if STEP in file.processed_by or file.error:
@@ -91,30 +121,20 @@ async def _records_for_file(ctx: PipelineContext, state: PipelineState, file: Fi
         vectors = load_vectors(await ctx.storage.read_file(state.index, state.document_id, embeddings_name))
 
     partition_artifact_id = file.generated_files[partitions_name].id
-    now = utc_now().isoformat()
-    url = document_url(state.index, state.document_id, file.name)
-    records = []
-    for position, chunk in enumerate(chunks):
-        tags = {key: list(values) for key, values in state.tags.items()}
-        tags[TAG_DOCUMENT_ID] = [state.document_id]
-        tags[TAG_FILE_ID] = [file.id]
-        tags[TAG_FILE_PART] = [partition_artifact_id]
-        tags[TAG_FILE_TYPE] = [file.mime_type]
-        tags[TAG_PART_N] = [str(chunk.number)]
-        tags[TAG_SECT_N] = [str(chunk.first_section)]
-        tags[TAG_EXECUTION_ID] = [state.execution_id]
-        records.append(
-            MemoryRecord(
-                id=record_id_for(state.document_id, state.execution_id, file.id, chunk.number),
-                vector=vectors[position].tolist() if vectors is not None else None,
-                tags=tags,
-                payload={
-                    PAYLOAD_TEXT: chunk.text,
-                    PAYLOAD_FILE: file.name,
-                    PAYLOAD_URL: url,
-                    PAYLOAD_LAST_UPDATE: now,
-                    PAYLOAD_SECTIONS: list(chunk.section_numbers),
-                },
-            )
+    return [
+        file_record(
+            state,
+            file,
+            chunk.number,
+            chunk.text,
+            vector=vectors[position].tolist() if vectors is not None else None,
+            sections=list(chunk.section_numbers),
+            tags={
+                TAG_FILE_PART: [partition_artifact_id],
+                TAG_FILE_TYPE: [file.mime_type],
+                TAG_PART_N: [str(chunk.number)],
+                TAG_SECT_N: [str(chunk.first_section)],
+            },
         )
-    return records
+        for position, chunk in enumerate(chunks)
+    ]

@@ -5,18 +5,8 @@ from __future__ import annotations
 import logging
 
 from kernel_memory.models import (
-    PAYLOAD_FILE,
-    PAYLOAD_LAST_UPDATE,
-    PAYLOAD_SECTIONS,
-    PAYLOAD_TEXT,
-    PAYLOAD_URL,
-    TAG_DOCUMENT_ID,
-    TAG_EXECUTION_ID,
-    TAG_FILE_ID,
     TAG_SYNTHETIC,
-    MemoryRecord,
     PipelineState,
-    utc_now,
 )
 from kernel_memory.partitioning import get_tokenizer
 from kernel_memory.pipeline.artifacts import (
@@ -24,11 +14,10 @@ from kernel_memory.pipeline.artifacts import (
     EXTRACT_SUFFIX,
     SUMMARY_SUFFIX,
     load_sections,
-    record_id_for,
 )
 from kernel_memory.pipeline.context import PipelineContext
 from kernel_memory.pipeline.steps.artifact_files import write_artifact
-from kernel_memory.pipeline.steps.save_records import document_url
+from kernel_memory.pipeline.steps.save_records import file_record
 
 logger = logging.getLogger(__name__)
 
@@ -66,22 +55,14 @@ async def run_summarize(ctx: PipelineContext, state: PipelineState) -> None:
         )
 
         vector = (await ctx.embedder.embed_documents([summary]))[0]
-        tags = {key: list(values) for key, values in state.tags.items()}
-        tags[TAG_DOCUMENT_ID] = [state.document_id]
-        tags[TAG_FILE_ID] = [file.id]
-        tags[TAG_EXECUTION_ID] = [state.execution_id]
-        tags[TAG_SYNTHETIC] = ["summary"]
-        record = MemoryRecord(
-            id=record_id_for(state.document_id, state.execution_id, file.id, SUMMARY_PARTITION),
+        record = file_record(
+            state,
+            file,
+            SUMMARY_PARTITION,
+            summary,
             vector=vector,
-            tags=tags,
-            payload={
-                PAYLOAD_TEXT: summary,
-                PAYLOAD_FILE: file.name,
-                PAYLOAD_URL: document_url(state.index, state.document_id, file.name),
-                PAYLOAD_LAST_UPDATE: utc_now().isoformat(),
-                PAYLOAD_SECTIONS: [],
-            },
+            sections=[],
+            tags={TAG_SYNTHETIC: ["summary"]},
         )
         await ctx.memory_db.create_index(state.index, len(vector))
         await ctx.memory_db.upsert(state.index, [record])
