@@ -14,7 +14,7 @@ import pytest
 
 from kernel_memory.errors import InvalidRequestError, NotFoundError
 from kernel_memory.memory import Memory, UploadedFile
-from kernel_memory.models import TAG_DOCUMENT_ID
+from kernel_memory.models import TAG_DOCUMENT_ID, TAG_SYNTHETIC
 from kernel_memory.pipeline.orchestrator import StepOutcome, step_message
 from kernel_memory.settings import Settings
 
@@ -253,3 +253,27 @@ async def test_pipeline_without_embeddings_searchable(memory, fake_openai):
     assert (await memory.get_status("plain", "sun")).completed
     [with_vector] = await _records_of(memory, "plain", "sun")
     assert len(with_vector.vector) == 64
+
+
+async def test_summarize_step_adds_summary_record(memory):
+    text = "Carbon is element six. " + " ".join(f"Fact number {i} about carbon." for i in range(400))
+    await memory.import_files(
+        [UploadedFile("carbon.txt", text.encode())],
+        document_id="carbon",
+        tags={"topic": ["science"]},
+        steps=["extract", "partition", "gen_embeddings", "save_records", "summarize"],
+    )
+    await memory.wait_for_pipeline()
+    assert (await memory.get_status(None, "carbon")).completed
+
+    records = await _records_of(memory, "default", "carbon")
+    summaries = [r for r in records if r.tags.get(TAG_SYNTHETIC) == ["summary"]]
+    assert len(summaries) == 1
+    [summary] = summaries
+    # Without a language model the summary is the document's opening text.
+    assert summary.payload["text"].startswith("Carbon is element six.")
+    assert len(summary.payload["text"]) < len(text)
+    assert summary.tags["topic"] == ["science"]
+    assert summary.payload["sections"] == []
+    assert len(summary.vector) == 64
+    assert len(records) > len(summaries)
