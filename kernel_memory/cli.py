@@ -328,19 +328,19 @@ async def _delete(memory, args: argparse.Namespace) -> int:
         raise InvalidRequestError("pass a document id or --all, not both")
     if args.all:
         await memory.delete_index(args.index)
-        what = f"index {memory.index_name(args.index)}"
+        target = f"index {memory.index_name(args.index)}"
     elif args.document_id:
         document_id = _document_id(args.document_id)
         await memory.get_status(args.index, document_id)
         await memory.delete_document(document_id, index=args.index)
-        what = f"document {document_id}"
+        target = f"document {document_id}"
     else:
         raise InvalidRequestError("name a document id to delete, or pass --all to delete the whole index")
     await memory.wait_for_pipeline()
     if args.json:
-        print(json.dumps({"deleted": what}))
+        print(json.dumps({"deleted": target}))
     else:
-        print(f"deleted {what}")
+        print(f"deleted {target}")
     return EXIT_OK
 
 

@@ -282,8 +282,8 @@ class SqliteMemoryDb:
     # ------------------------------------------------------------------ indexes
 
     def _create_index(self, index: str, vector_size: int) -> None:
-        # 0 creates an index whose vector size the first record with a vector sets, for
-        # pipelines that store records without embeddings.
+        # A size of 0 leaves the size open, and the first record with a vector sets it.
+        # Pipelines that store records without embeddings create such indexes.
         if not isinstance(vector_size, int) or vector_size < 0:
             raise InvalidRequestError(
                 f"vector size {vector_size!r} of index {index!r} is invalid: use a positive integer"

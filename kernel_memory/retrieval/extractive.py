@@ -18,10 +18,10 @@ A sentence's score adds three parts:
   and the sentence, computed for the lexically best candidates only.
 
 When no sentence contains any word of the question (stopwords and the source's
-name aside), the facts were found by vector similarity alone, which a local
-model gives any two texts, so there is no answer and retrieval reports
-"INFO NOT FOUND". NOTE: this also holds for a question in another language
-than the documents, which the multilingual model may still match correctly.
+name aside), the facts matched by vector similarity alone, which a local model
+rates high for any two texts. The answerer then quotes nothing, and retrieval
+reports "INFO NOT FOUND". NOTE: this also happens to a question in another
+language than the documents, which the multilingual model may match correctly.
 """
 
 from __future__ import annotations

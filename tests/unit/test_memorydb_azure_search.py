@@ -89,7 +89,7 @@ async def test_azure_search_create_index_race_other_size(db: AzureSearchMemoryDb
         await db.create_index(INDEX, 5)
 
 
-async def test_azure_search_index_for_records_without_vectors(db: AzureSearchMemoryDb) -> None:
+async def test_azure_search_vectorless_index(db: AzureSearchMemoryDb) -> None:
     # An existing index of any vector size takes records without vectors.
     await db.create_index(INDEX, 0)
     with pytest.raises(InvalidRequestError, match="KM_EMBEDDING__DIMENSIONS"):
